@@ -1,0 +1,122 @@
+"""The `opstwin` command. Thin: each command parses, calls one function, prints.
+
+Exit codes: 0 success, 1 a check failed (e.g. a regression gate), 2 bad input (a scenario
+that does not validate, a missing file, an unknown option). Bad input never prints a
+traceback: one line per problem, naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from scenarios.errors import ScenarioError
+from scenarios.loader import load
+from scenarios.schema import json_schema
+
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"opstwin: {message}", err=True)
+    sys.exit(code)
+
+
+def scenario_files(paths: tuple[str, ...]) -> list[Path]:
+    """Files as given, folders expanded to their *.yaml files (sorted)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted([*p.glob("*.yaml"), *p.glob("*/*.yaml")])
+        else:
+            files.append(p)
+    return files
+
+
+def load_or_exit(path: Path):
+    try:
+        return load(path)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="opstwin")
+def main() -> None:
+    """opstwin: a digital-twin testbed for autonomous incident response."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+def validate(files: tuple[str, ...]) -> None:
+    """Check scenario FILES (or folders); exit 2 with one line per problem."""
+    bad = 0
+    for f in scenario_files(files):
+        try:
+            load(f)
+            click.echo(f"{f}: ok")
+        except ScenarioError as exc:
+            bad += 1
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+    if bad:
+        sys.exit(2)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a scenario file (for editors)."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder (default: runs/<scenario>-<seed>).")
+@click.option("--no-agents", is_flag=True, help="Run the twin and its faults without the agent team.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: bool) -> None:
+    """Run one scenario FILE; writes incidents.jsonl and summary.json."""
+    from scenarios.progress import live_progress
+    from scenarios.runner import run as run_scenario
+
+    if not no_agents:
+        fail("the agent team is not built yet: run with --no-agents")
+    scenario = load_or_exit(file)
+    seed = scenario.seed if seed is None else seed
+    out = out or Path("runs") / f"{scenario.name}-{seed}"
+    with live_progress(scenario, enabled=not quiet) as progress:
+        summary = run_scenario(scenario, seed=seed, out=out, agents=not no_agents, progress=progress)
+    from scenarios.progress import print_summary
+
+    print_summary(summary, out)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures; the last line is one JSON object."""
+
+
+@bench.command("twin")
+@click.option("--services", type=click.IntRange(2, 200_000), default=10_000, show_default=True)
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True)
+@click.option("--tick", type=float, default=10.0, show_default=True, help="Seconds per tick.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--naive", is_flag=True, help="Also time one SimPy process per service; adds `ratio`.")
+def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: bool) -> None:
+    """Time the twin alone on a synthetic topology of N services."""
+    from scenarios.bench import bench_twin
+
+    result = bench_twin(services, hours, tick=tick, seed=seed, naive=naive, say=lambda s: err.print(s))
+    click.echo(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

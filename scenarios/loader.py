@@ -1,0 +1,131 @@
+"""Loading scenario files: YAML in, a validated :class:`Scenario` out, or every problem.
+
+Problems carry the field path (``topology.services[2].host``) and the YAML line, so an editor
+or a user can jump to them. Synthetic topologies (``topology.generate``) are expanded here,
+from the scenario seed, so everything downstream sees concrete hosts and services.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from scenarios.errors import Problem, ScenarioError
+from scenarios.schema import Scenario
+from twin.spec import reference_errors
+from twin.synthetic import generate
+
+Path_ = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, path: Path_ = (), out: dict[Path_, int] | None = None) -> dict[Path_, int]:
+    """Map each field path in a composed YAML tree to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            out[(*path, k)] = key.start_mark.line + 1
+            _lines(value, (*path, k), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+    return out
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def _parse_path(dotted: str) -> Path_:
+    parts: list[str | int] = []
+    for chunk in dotted.replace("]", "").split("."):
+        name, *idx = chunk.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in idx)
+    return tuple(parts)
+
+
+def _line_of(lines: dict[Path_, int], path: Path_) -> int | None:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path)
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key (not part of the scenario format; see `opstwin schema`)"
+    if kind == "missing":
+        return "required field is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if "input" in err and not isinstance(err["input"], (dict, list)) and repr(err["input"]) not in msg:
+        return f"{msg} (got {err['input']!r})"
+    return msg
+
+
+def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = None) -> Scenario:
+    """Validate already-parsed YAML data; raise ScenarioError listing every problem."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(file, "", "a scenario must be a YAML mapping of keys to values", 1)])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "str", "Dependency"))))
+            problems.append(Problem(file, _dotted(loc), _message(err), _line_of(lines, loc)))
+        raise ScenarioError(problems) from None
+    if scenario.topology.generate is not None:
+        scenario = scenario.model_copy(update={"topology": generate(scenario.topology.generate, scenario.seed)})
+    problems = [
+        Problem(file, path, msg, _line_of(lines, _parse_path(path)))
+        for path, msg in reference_errors(scenario.topology, scenario.deployments)
+    ]
+    problems += [Problem(file, p, m, _line_of(lines, _parse_path(p))) for p, m in extra_checks(scenario)]
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
+    """Cross-checks between sections (load weights, deployment times)."""
+    names = {s.name for s in scenario.topology.services}
+    out = []
+    for key in scenario.load.weights:
+        if key not in names:
+            out.append((f"load.weights.{key}", f"unknown service {key!r}"))
+    for i, dep in enumerate(scenario.deployments):
+        if dep.at >= scenario.duration:
+            out.append((f"deployments[{i}].at", "deployment is scheduled after the end of the run"))
+    return out
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and validate one scenario file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([Problem(file, "", f"cannot read file: {exc.strerror or exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError([Problem(file, "", f"not valid YAML: {problem}", line)]) from None
+    return parse(data, file, _lines(node) if node is not None else {})

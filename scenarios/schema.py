@@ -1,0 +1,34 @@
+"""The scenario file: what a run is made of, validated before anything starts.
+
+A scenario composes the twin's spec (topology, load, deployments) with the fault schedule
+and the agent team, each defined by the package that owns it. Unknown keys anywhere are
+errors. ``opstwin schema`` prints this model's JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
+from twin.units import Duration
+
+
+class Scenario(Strict):
+    """One scenario file."""
+
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    seed: int = Field(0, ge=0, description="default seed; `opstwin run --seed` overrides it")
+    duration: Duration = Field(gt=0, description="simulated time of a run, e.g. 6h")
+    tick: Duration = Field(10.0, gt=0, le=3600, description="simulated time between telemetry frames")
+    topology: TopologySpec
+    load: LoadSpec = Field(default_factory=LoadSpec)
+    deployments: list[DeploymentSpec] = Field(default_factory=list)
+
+    @property
+    def ticks(self) -> int:
+        return int(round(self.duration / self.tick))
+
+
+def json_schema() -> dict:
+    return Scenario.model_json_schema(mode="validation")

@@ -1,0 +1,87 @@
+"""Effects: how faults (and anything else outside the twin) bend its state, reversibly.
+
+Every owner (a fault id, say) sets contributions to named per-element modifiers; the twin's
+modifier array for that element is the combination of the current contributions (a product,
+a sum, or a maximum) over the identity. Clearing an owner recomputes exactly the elements it
+touched, so an ended fault leaves no residue, however many faults overlapped. Contributions are
+kept in insertion order, so the combination is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Modifier:
+    array: np.ndarray
+    op: str  # "mul", "add" or "max"
+    identity: float
+
+
+class Effects:
+    """A registry of modifier contributions; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._mods: dict[str, Modifier] = {}
+        self._contrib: dict[tuple[str, int], dict[str, float]] = {}
+        self._owned: dict[str, set[tuple[str, int]]] = {}
+        self._count: dict[str, int] = {}
+
+    def register(self, field: str, array: np.ndarray, op: str, identity: float) -> None:
+        if op not in ("mul", "add", "max"):
+            raise ValueError(f"unknown modifier op {op!r}")
+        array[...] = identity
+        self._mods[field] = Modifier(array, op, identity)
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self._mods)
+
+    def set(self, owner: str, field: str, index: int, value: float) -> None:
+        """Set `owner`'s contribution to `field[index]` (replacing its previous one)."""
+        if field not in self._mods:
+            raise KeyError(f"unknown effect field {field!r}; known: {', '.join(self._mods)}")
+        key = (field, int(index))
+        self._contrib.setdefault(key, {})[owner] = float(value)
+        self._owned.setdefault(owner, set()).add(key)
+        self._recompute(key)
+
+    def get(self, owner: str, field: str, index: int) -> float | None:
+        return self._contrib.get((field, int(index)), {}).get(owner)
+
+    def unset(self, owner: str, field: str, index: int) -> None:
+        key = (field, int(index))
+        if self._contrib.get(key, {}).pop(owner, None) is not None:
+            self._owned.get(owner, set()).discard(key)
+            self._recompute(key)
+
+    def clear(self, owner: str) -> None:
+        """Remove every contribution of `owner`."""
+        for key in sorted(self._owned.pop(owner, set())):
+            self._contrib.get(key, {}).pop(owner, None)
+            self._recompute(key)
+
+    def active(self, field: str) -> bool:
+        """Whether any owner contributes to `field` (cheaper than scanning its array)."""
+        return self._count.get(field, 0) > 0
+
+    def owners(self, field: str, index: int) -> list[str]:
+        return list(self._contrib.get((field, int(index)), {}))
+
+    def _recompute(self, key: tuple[str, int]) -> None:
+        field, index = key
+        mod = self._mods[field]
+        values = list(self._contrib.get(key, {}).values())
+        combine: Callable[[list[float]], float] = {
+            "mul": lambda v: float(np.prod(v)) if v else mod.identity,
+            "add": lambda v: float(sum(v)) + mod.identity,
+            "max": lambda v: max([mod.identity, *v]),
+        }[mod.op]
+        mod.array.flat[index] = mod.identity if not values else combine(values)
+        if not values:
+            self._contrib.pop(key, None)
+        self._count[field] = sum(1 for f, _ in self._contrib if f == field)

@@ -1,0 +1,421 @@
+"""The twin: a SimPy cloud whose per-tick state is a handful of numpy vector operations.
+
+One row per service, host and disk. Discrete happenings (a deployment, an action finishing,
+a fault starting) are SimPy events; between them :meth:`Twin.advance` runs the environment up
+to the next tick and recomputes the whole cloud at once:
+
+1. user load at the entry services (diurnal cycle x seeded noise x effects);
+2. request rates flow to dependencies, level by level (one sparse product per level);
+3. capacity from replicas that are up, host CPU contention; utilisation rho;
+4. own latency (queueing: p50 = S/(1-rho), p99 = S(2 + 3 rho/(1-rho)), sharp near saturation)
+   and own errors (intrinsic, effects, load shedding above rho = 1, failed or full disks);
+5. errors and latency flow back from dependencies (log-space product; critical-path max);
+6. memory (with leaks and OOM kills), disks (writes, fills), restarts;
+7. log counts per (service, template), drawn only where a condition holds;
+8. health H (see :mod:`twin.health`).
+
+Faults and agents never touch the arrays directly: faults go through :attr:`Twin.effects`,
+agents through the control plane (:mod:`twin.control`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import simpy
+
+from twin.effects import Effects
+from twin.eventlog import EventLog
+from twin.health import health
+from twin.logs import TEMPLATE_ID
+from twin.rng import generator
+from twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
+from twin.topology import Topology
+
+RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
+TIMEOUT_SECONDS = 30.0  # latency is capped here: callers give up
+LOG_LINES_PER_ERROR = 0.05  # one ERROR line per 20 failed requests
+SLOW_LINES_PER_REQUEST = 0.002  # WARN lines per request when p99 misses the SLO
+T = TEMPLATE_ID
+
+
+@dataclass(frozen=True)
+class Version:
+    """One deployed version of a service and the parameters it runs with."""
+
+    name: str
+    capacity: float
+    latency: float
+    error_rate: float
+    cpu: float
+    memory_leak: float
+
+    def changed(self, name: str, c: VersionChanges) -> Version:
+        return Version(
+            name=name,
+            capacity=self.capacity * c.capacity_factor,
+            latency=self.latency * c.latency_factor,
+            error_rate=self.error_rate if c.error_rate is None else c.error_rate,
+            cpu=self.cpu * c.cpu_factor,
+            memory_leak=c.memory_leak,
+        )
+
+
+@dataclass
+class Frame:
+    """One tick of telemetry. Arrays are the twin's buffers: copy what you keep."""
+
+    tick: int
+    t: float
+    health: float
+    rate: np.ndarray  # requests/s arriving, per service
+    throughput: np.ndarray  # requests/s served without error
+    p50: np.ndarray  # seconds, end-to-end (including dependencies)
+    p99: np.ndarray
+    error: np.ndarray  # share of requests failing, including failed dependencies
+    cpu: np.ndarray  # cores in use
+    memory: np.ndarray  # share of the memory limit in use
+    restarts: np.ndarray  # cumulative restarts
+    up: np.ndarray  # bool
+    disk_used: np.ndarray  # share of each disk in use
+    disk_io_errors: np.ndarray  # IO errors this tick, per disk
+    log_service: np.ndarray  # WARN/ERROR log counts as (service, template, count) triples
+    log_template: np.ndarray
+    log_count: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Twin:
+    """A running digital twin of one topology (see the module docstring)."""
+
+    def __init__(
+        self,
+        topology: TopologySpec,
+        load: LoadSpec | None = None,
+        deployments: list[DeploymentSpec] = (),
+        *,
+        seed: int = 0,
+        tick: float = 10.0,
+        log: EventLog | None = None,
+    ) -> None:
+        self.topo = Topology.build(topology)
+        self.load = load or LoadSpec()
+        self.tick_seconds = float(tick)
+        self.seed = seed
+        self.log = log or EventLog()
+        self.env = simpy.Environment()
+        self.rng = generator(seed, "twin")
+        self.tick_count = 0
+        self.frame: Frame | None = None
+        self.tick_listeners: list[Callable[[Frame], None]] = []
+        self._init_state()
+        for dep in deployments:
+            self.env.process(self._deployment(dep))
+
+    # ----------------------------------------------------------------- state
+    def _init_state(self) -> None:
+        topo = self.topo
+        n, h, d = topo.n_services, len(topo.hosts), len(topo.disks)
+        specs = [topo.service_spec(s) for s in topo.services]
+        self.versions: list[list[Version]] = [
+            [Version(s.version, s.capacity, s.latency, s.error_rate, s.cpu, 0.0)] for s in specs
+        ]
+        f = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
+        self.capacity = f([s.capacity for s in specs])
+        self.latency = f([s.latency for s in specs])
+        self.err0 = f([s.error_rate for s in specs])
+        self.cpu_per = f([s.cpu for s in specs])
+        self.leak = np.zeros(n)
+        self.replicas = f([s.replicas for s in specs])
+        self.mem_limit = f([s.memory for s in specs])
+        self.write_pr = f([s.write_per_request for s in specs])
+        self.slo = f([s.slo for s in specs])
+        self.svc_host = topo.svc_host.copy()
+        self.svc_disk = topo.svc_disk.copy()
+        self.mem_extra = np.zeros(n)
+        self.restarts = np.zeros(n)
+        self.down_until = np.full(n, -1.0)
+        self.host_cpu = f([hs.cpu for hs in topo.spec.hosts])
+        disks = [dk for hs in topo.spec.hosts for dk in hs.disks]
+        self.disk_size = f([dk.size for dk in disks])
+        self.disk_used_bytes = f([dk.used for dk in disks])
+        self.disk_base = self.disk_used_bytes.copy()  # lasting data
+        self.disk_rotating = np.zeros(len(disks))  # logs, deleted after the disk's retention
+        self.disk_junk = np.zeros(len(disks))  # what faults write and nothing rotates away
+        self.disk_retention = f([dk.retention for dk in disks])
+        weights = self.load.weights
+        share = np.array([weights.get(s, 1.0) if e else 0.0 for s, e in zip(topo.services, topo.entry)])
+        self.entry_share = share / share.sum() if share.sum() > 0 else share
+
+        self.effects = Effects()
+        reg = self.effects.register
+        for name, op, ident, size in (
+            ("svc_cap_mult", "mul", 1.0, n), ("svc_lat_mult", "mul", 1.0, n), ("svc_lat_add", "add", 0.0, n),
+            ("svc_err_add", "max", 0.0, n), ("svc_leak", "add", 0.0, n), ("svc_down", "add", 0.0, n),
+            ("svc_log", "max", -1.0, n), ("svc_cpu_add", "add", 0.0, n), ("svc_crash_rate", "add", 0.0, n),
+            ("svc_rate_mult", "mul", 1.0, n), ("host_steal", "add", 0.0, h), ("host_down", "add", 0.0, h),
+            ("host_net_lat", "add", 0.0, h), ("disk_fill", "add", 0.0, d), ("disk_failed", "add", 0.0, d),
+            ("partition", "add", 0.0, h * h),
+        ):
+            arr = np.zeros(size)
+            setattr(self, name, arr)
+            reg(name, arr, op, ident)
+        self.partition = self.partition.reshape(h, h) if h else self.partition
+        self._pad50 = np.zeros(n + 1)
+        self._pad99 = np.zeros(n + 1)
+        self._entry_idx = np.flatnonzero(self.entry_share > 0)
+        # deepest level first; dependency indices transposed per level so the max over a
+        # service's dependencies is a reduction over contiguous rows
+        self._backward = []
+        for (a, b), back in reversed(list(zip(topo.levels, topo.backward))):
+            if back.nnz:
+                deg = int(np.diff(back.indptr).max())
+                self._backward.append(((a, b), back, np.ascontiguousarray(topo.dep_pad[a:b, :deg].T)))
+
+    # ------------------------------------------------------------------ time
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def advance(self) -> Frame:
+        """Run discrete events up to the next tick, then compute that tick's state."""
+        self.tick_count += 1
+        self.env.run(until=self.tick_count * self.tick_seconds)
+        frame = self._compute()
+        self.frame = frame
+        for listener in self.tick_listeners:
+            listener(frame)
+        return frame
+
+    def run(self, duration: float, on_frame: Callable[[Frame], None] | None = None) -> None:
+        """Advance tick by tick until `duration` seconds of sim time have passed."""
+        while self.tick_count * self.tick_seconds < duration - 1e-9:
+            frame = self.advance()
+            if on_frame:
+                on_frame(frame)
+
+    def diurnal(self, t: float) -> float:
+        d = self.load.diurnal
+        return 1.0 + d.amplitude * math.cos(2 * math.pi * (t - d.peak) / 86400.0)
+
+    # ------------------------------------------------------------- the tick
+    def _compute(self) -> Frame:
+        topo, t, dt, on = self.topo, self.now, self.tick_seconds, self.effects.active
+        n = topo.n_services
+        # 1. user load (noise only where users arrive)
+        rate = self.entry_share * (self.load.rps * self.diurnal(t))
+        ei = self._entry_idx
+        rate[ei] *= np.maximum(1.0 + self.load.noise * self.rng.standard_normal(len(ei)), 0.0)
+        # 2. rates flow to dependencies
+        for (a, b), fwd in zip(topo.levels[1:], topo.forward[1:]):
+            rate[a:b] += fwd @ rate[:a]
+        if on("svc_rate_mult"):
+            rate *= self.svc_rate_mult
+        # 3. capacity and utilisation
+        up = (self.down_until <= t)
+        if on("host_down"):
+            up &= (self.host_down == 0)[self.svc_host]
+        if on("svc_down"):
+            up &= self.svc_down == 0
+        cap = self.capacity * self.replicas
+        if on("svc_cap_mult"):
+            cap *= self.svc_cap_mult
+        cap *= up
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = rate / cap
+        rho[cap <= 0] = np.inf
+        rho[rate == 0] = 0.0
+        busy = np.minimum(rho, 1.0)
+        cpu = busy * self.cpu_per * self.replicas
+        if on("svc_cpu_add"):
+            cpu += self.svc_cpu_add
+        demand = np.bincount(self.svc_host, weights=cpu, minlength=len(topo.hosts)) + self.host_steal
+        over = demand > self.host_cpu
+        if over.any():  # CPU contention: every service on the host slows down alike
+            factor = np.where(over, self.host_cpu / np.maximum(demand, 1e-9), 1.0)[self.svc_host]
+            rho /= factor
+            busy = np.minimum(rho, 1.0)
+        # 4. own latency and errors
+        rc = np.minimum(rho, 0.98)
+        s = self.latency * self.svc_lat_mult if on("svc_lat_mult") else self.latency
+        q = rc / (1 - rc)
+        own50 = s * (1 + q)
+        own99 = s * (2 + 3 * q)
+        if on("host_net_lat") or on("svc_lat_add"):
+            net = self.host_net_lat[self.svc_host] + self.svc_lat_add
+            own50 += net
+            own99 += 2 * net
+        ok = (1 - self.err0) * up
+        if on("svc_err_add"):
+            ok *= 1 - self.svc_err_add
+        overloaded = rho > 1
+        shed = np.zeros(n)
+        if overloaded.any():
+            shed[overloaded] = 1 - 1 / rho[overloaded]
+            ok *= 1 - shed
+        svc_full = svc_io = None
+        if len(topo.disks):
+            has_disk = self.svc_disk >= 0
+            sd = np.where(has_disk, self.svc_disk, 0)
+            disk_full = self.disk_used_bytes >= self.disk_size * 0.999
+            if disk_full.any():
+                svc_full = has_disk & disk_full[sd]
+                ok *= 1 - 0.5 * svc_full
+            if on("disk_failed"):
+                svc_io = has_disk & (self.disk_failed > 0)[sd]
+                ok *= 1 - 0.9 * svc_io
+        if on("partition"):
+            h_of = np.append(self.svc_host, 0)
+            cut = (self.partition[self.svc_host[:, None], h_of[topo.dep_pad]] > 0) & (topo.dep_pad < n)
+            ok *= ~cut.any(axis=1)
+        own_err = 1 - ok
+        # 5. errors and latency flow back from dependencies
+        log_ok = np.log(np.maximum(ok, 1e-12))
+        p50, p99 = self._pad50, self._pad99
+        p50[:n], p99[:n] = own50, own99
+        for (a, b), back, deps in self._backward:
+            log_ok[a:b] += back @ log_ok
+            p50[a:b] += p50[deps].max(axis=0)
+            p99[a:b] += p99[deps].max(axis=0)
+        err = 1 - np.exp(log_ok)
+        p50n, p99n = np.minimum(p50[:n], TIMEOUT_SECONDS), np.minimum(p99[:n], TIMEOUT_SECONDS)
+        # 6. memory, restarts, disks
+        if on("svc_leak") or self.leak.any():
+            self.mem_extra += (self.leak + self.svc_leak) * dt * up
+        mem_per = self.mem_limit * (0.3 + 0.3 * busy) + self.mem_extra
+        oom = up & (mem_per >= self.mem_limit)
+        if oom.any():
+            self.restarts[oom] += self.replicas[oom]
+            self.mem_extra[oom] = 0.0
+            self.down_until[oom] = t + RESTART_SECONDS
+        if on("svc_crash_rate"):
+            self.restarts += self.svc_crash_rate * dt
+        served = rate * (1 - err)
+        disk_io = np.zeros(len(topo.disks), dtype=np.int64)
+        if len(topo.disks):
+            writes = np.bincount(sd, weights=served * self.write_pr * has_disk, minlength=len(topo.disks))
+            self.disk_rotating += writes * dt - self.disk_rotating * np.minimum(dt / self.disk_retention, 1.0)
+            if on("disk_fill"):
+                self.disk_junk += self.disk_fill * dt
+            np.minimum(self.disk_size, self.disk_base + self.disk_rotating + self.disk_junk, out=self.disk_used_bytes)
+            if on("disk_failed"):
+                bad = np.flatnonzero(self.disk_failed > 0)
+                disk_io[bad] = self.rng.poisson(50.0, len(bad))
+        # 7. logs: the dominant condition per service, counts drawn where one holds
+        log_tpl, lam = self._log_conditions(rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed, dt)
+        where = np.flatnonzero(lam > 0)
+        counts = self.rng.poisson(lam[where])
+        keep = counts > 0
+        # 8. health over entry services
+        e = ei
+        h = health(rate[e], err[e], np.maximum(p50n[e], 1e-6), np.maximum(p99n[e], 1e-6), self.slo[e])
+        return Frame(
+            tick=self.tick_count, t=t, health=h, rate=rate, throughput=served, p50=p50n, p99=p99n, error=err,
+            cpu=cpu, memory=mem_per / self.mem_limit, restarts=np.floor(self.restarts), up=up,
+            disk_used=np.divide(self.disk_used_bytes, self.disk_size, out=np.zeros_like(self.disk_size),
+                                where=self.disk_size > 0),
+            disk_io_errors=disk_io, log_service=where[keep], log_template=log_tpl[where][keep],
+            log_count=counts[keep],
+        )
+
+    def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
+        """Per service: the template of its dominant condition and the expected line count.
+
+        Lines come from errors (one per LOG_LINES_PER_ERROR failed requests), slow requests,
+        memory pressure and replicas that are down; the template is the most specific
+        condition that holds, a fault's own template (e.g. a certificate error) included.
+        """
+        on = self.effects.active
+        tpl = np.full(len(rate), T["exception"], dtype=np.int64)
+        lam = rate * err * (dt * LOG_LINES_PER_ERROR)
+        slow = p99 > self.slo
+        if slow.any():
+            tpl[slow] = T["slow_request"]
+            lam[slow] += rate[slow] * (dt * SLOW_LINES_PER_REQUEST)
+        pressure = mem > 0.85 * self.mem_limit
+        if pressure.any():
+            tpl[pressure] = T["memory_pressure"]
+            lam[pressure] += 1.0
+        dep_err = (err - own_err) > 0.01
+        tpl[dep_err] = T["upstream_error"]
+        tpl[shed > 0.01] = T["overloaded"]
+        if on("svc_log"):
+            mask = self.svc_log >= 0
+            tpl[mask] = self.svc_log[mask].astype(np.int64)
+        if svc_full is not None:
+            tpl[svc_full] = T["disk_full"]
+        if svc_io is not None:
+            tpl[svc_io] = T["io_error"]
+        if on("host_down"):
+            tpl[(self.host_down > 0)[self.svc_host]] = T["host_unreachable"]
+        down = ~up
+        if down.any():
+            lam[down] = np.maximum(lam[down], 5.0)
+        if oom.any():
+            tpl[oom] = T["oom_killed"]
+            lam[oom] = self.replicas[oom]
+        return tpl, lam
+
+    # --------------------------------------------------------- deployments
+    def deploy(self, service: str, version: str, changes: VersionChanges) -> None:
+        """Switch `service` to a new version now (its previous one stays for rollback)."""
+        i = self.topo.index(service)
+        new = self.versions[i][-1].changed(version, changes)
+        self.versions[i].append(new)
+        self._apply_version(i)
+
+    def rollback(self, service: str) -> Version | None:
+        """Return `service` to its previous version; the removed version is returned."""
+        i = self.topo.index(service)
+        if len(self.versions[i]) < 2:
+            return None
+        removed = self.versions[i].pop()
+        self._apply_version(i)
+        return removed
+
+    def redeploy(self, service: str, version: Version) -> None:
+        i = self.topo.index(service)
+        self.versions[i].append(version)
+        self._apply_version(i)
+
+    def version(self, service: str) -> str:
+        return self.versions[self.topo.index(service)][-1].name
+
+    def _apply_version(self, i: int) -> None:
+        v = self.versions[i][-1]
+        self.capacity[i], self.latency[i], self.err0[i] = v.capacity, v.latency, v.error_rate
+        self.cpu_per[i], self.leak[i] = v.cpu, v.memory_leak
+
+    def _deployment(self, dep: DeploymentSpec):
+        yield self.env.timeout(dep.at)
+        old = self.version(dep.service)
+        self.log.emit(self.now, "deployment_started", service=dep.service, version=dep.version, previous=old)
+        self.deploy(dep.service, dep.version, dep.changes)
+        yield self.env.timeout(dep.rollout)
+        self.log.emit(self.now, "deployment_finished", service=dep.service, version=dep.version)
+
+    # ------------------------------------------------------------- helpers
+    def restart(self, service: str) -> None:
+        """Restart every replica: down for RESTART_SECONDS, memory back to baseline."""
+        i = self.topo.index(service)
+        self.down_until[i] = self.now + RESTART_SECONDS
+        self.mem_extra[i] = 0.0
+        self.restarts[i] += self.replicas[i]
+
+    def service_host(self, service: str) -> str:
+        return self.topo.hosts[self.svc_host[self.topo.index(service)]]
+
+    def snapshot(self, service: str) -> dict[str, Any]:
+        """The last frame's figures for one service, as plain data (for logs and tests)."""
+        i = self.topo.index(service)
+        f = self.frame
+        if f is None:
+            return {}
+        return {
+            "rate": float(f.rate[i]), "p50": float(f.p50[i]), "p99": float(f.p99[i]),
+            "error": float(f.error[i]), "cpu": float(f.cpu[i]), "memory": float(f.memory[i]),
+            "restarts": int(f.restarts[i]), "up": bool(f.up[i]),
+        }

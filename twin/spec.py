@@ -1,0 +1,166 @@
+"""What a twin is built from: hosts, disks, services, load and deployments.
+
+These are the twin's own input types (pydantic models, unknown keys refused). The scenario
+schema in ``scenarios`` composes them with faults and agents; the twin never sees YAML.
+Cross-references (a service on an unknown host, a dependency cycle) are checked by
+:func:`reference_errors`, which names the offending field path so a user can find it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.units import Duration, Size
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)]
+
+
+class Strict(BaseModel):
+    """Base for every spec: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DiskSpec(Strict):
+    name: Name
+    size: Size = Field(description="capacity, e.g. 100GB")
+    used: Size = Field(0.0, description="bytes of lasting data at the start")
+    retention: Duration = Field(6 * 3600.0, gt=0, description="how long written logs are kept before rotation")
+
+
+class HostSpec(Strict):
+    name: Name
+    cpu: float = Field(16.0, gt=0, description="cores")
+    memory: Size = Field(64e9, description="RAM, e.g. 64GB")
+    disks: list[DiskSpec] = Field(default_factory=list)
+
+
+class Dependency(Strict):
+    service: Name
+    calls: float = Field(1.0, gt=0, le=100, description="downstream calls per upstream request")
+
+
+class ServiceSpec(Strict):
+    name: Name
+    host: Name
+    standby_host: Name | None = Field(None, description="where `failover` moves the service")
+    replicas: int = Field(2, ge=1, le=1000)
+    version: str = "v1"
+    capacity: float = Field(100.0, gt=0, description="requests/s one replica serves at full load")
+    latency: Duration = Field(0.02, gt=0, description="service time of one request, unloaded")
+    slo: Duration = Field(0.5, gt=0, description="latency objective of a request to this service")
+    error_rate: float = Field(0.0005, ge=0, lt=1, description="intrinsic share of failed requests")
+    cpu: float = Field(1.0, gt=0, description="cores one replica uses at full load")
+    memory: Size = Field(2e9, description="memory limit of one replica")
+    disk: Name | None = Field(None, description="disk the service writes logs and data to")
+    write_per_request: Size = Field(500.0, description="bytes written to its disk per request")
+    depends_on: list[Name | Dependency] = Field(default_factory=list)
+    entry: bool = Field(False, description="receives user traffic (health counts its requests)")
+
+    def dependencies(self) -> list[Dependency]:
+        return [d if isinstance(d, Dependency) else Dependency(service=d) for d in self.depends_on]
+
+
+class GenerateSpec(Strict):
+    """A synthetic layered topology (drawn from the scenario seed), for big scenarios."""
+
+    services: int = Field(ge=2, le=200_000)
+    hosts: int | None = Field(None, ge=1, description="default: one host per 8 services")
+    entries: int = Field(3, ge=1)
+    max_deps: int = Field(3, ge=1, le=10)
+    layers: int = Field(6, ge=2, le=20)
+
+
+class TopologySpec(Strict):
+    hosts: list[HostSpec] = Field(default_factory=list)
+    services: list[ServiceSpec] = Field(default_factory=list)
+    generate: GenerateSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TopologySpec:
+        if self.generate is not None and (self.hosts or self.services):
+            raise ValueError("give either `generate` or `hosts` and `services`, not both")
+        if self.generate is None and not self.services:
+            raise ValueError("a topology needs `services` (and `hosts`), or `generate`")
+        return self
+
+
+class DiurnalSpec(Strict):
+    amplitude: float = Field(0.3, ge=0, lt=1, description="relative swing of the daily cycle")
+    peak: Duration = Field(14 * 3600.0, description="time of day of the peak")
+
+
+class LoadSpec(Strict):
+    rps: float = Field(200.0, ge=0, description="user requests/s over all entry services, at the daily mean")
+    weights: dict[Name, float] = Field(default_factory=dict, description="share per entry service (default equal)")
+    diurnal: DiurnalSpec = Field(default_factory=DiurnalSpec)
+    noise: float = Field(0.03, ge=0, le=0.5, description="relative per-tick noise of the request rate")
+
+
+class VersionChanges(Strict):
+    """What a new version changes, relative to the version before it."""
+
+    latency_factor: float = Field(1.0, gt=0)
+    capacity_factor: float = Field(1.0, gt=0)
+    cpu_factor: float = Field(1.0, gt=0)
+    error_rate: float | None = Field(None, ge=0, lt=1, description="new intrinsic error rate")
+    memory_leak: Size = Field(0.0, description="bytes/s of memory a replica leaks")
+
+
+class DeploymentSpec(Strict):
+    at: Duration
+    service: Name
+    version: str
+    changes: VersionChanges = Field(default_factory=VersionChanges)
+    rollout: Duration = Field(60.0, gt=0, description="time the rollout takes")
+
+
+def reference_errors(topology: TopologySpec, deployments: list[DeploymentSpec] = ()) -> list[tuple[str, str]]:
+    """(field path, problem) for every dangling name, duplicate or dependency cycle."""
+    errors: list[tuple[str, str]] = []
+    hosts: dict[str, int] = {}
+    disks: dict[str, int] = {}
+    for i, h in enumerate(topology.hosts):
+        if h.name in hosts:
+            errors.append((f"topology.hosts[{i}].name", f"duplicate host {h.name!r}"))
+        hosts[h.name] = i
+        for j, d in enumerate(h.disks):
+            if d.name in disks:
+                errors.append((f"topology.hosts[{i}].disks[{j}].name", f"duplicate disk {d.name!r}"))
+            if d.used > d.size:
+                errors.append((f"topology.hosts[{i}].disks[{j}].used", "used is larger than size"))
+            disks[d.name] = i
+    services = {}
+    for i, s in enumerate(topology.services):
+        p = f"topology.services[{i}]"
+        if s.name in services:
+            errors.append((f"{p}.name", f"duplicate service {s.name!r}"))
+        services[s.name] = i
+        if s.host not in hosts:
+            errors.append((f"{p}.host", f"unknown host {s.host!r}; expected one of the topology's hosts"))
+        if s.standby_host is not None and s.standby_host not in hosts:
+            errors.append((f"{p}.standby_host", f"unknown host {s.standby_host!r}"))
+        if s.disk is not None and s.disk not in disks:
+            errors.append((f"{p}.disk", f"unknown disk {s.disk!r}"))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(services)
+    for i, s in enumerate(topology.services):
+        for j, d in enumerate(s.dependencies()):
+            if d.service not in services:
+                errors.append((f"topology.services[{i}].depends_on[{j}]", f"unknown service {d.service!r}"))
+            elif d.service == s.name:
+                errors.append((f"topology.services[{i}].depends_on[{j}]", "a service cannot depend on itself"))
+            else:
+                graph.add_edge(s.name, d.service)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        first = services[cycle[0][0]]
+        errors.append((f"topology.services[{first}].depends_on", f"dependency cycle {path}; dependencies must be acyclic"))
+    for i, dep in enumerate(deployments):
+        if dep.service not in services and topology.generate is None:
+            errors.append((f"deployments[{i}].service", f"unknown service {dep.service!r}"))
+    return errors

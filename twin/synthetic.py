@@ -1,0 +1,84 @@
+"""Synthetic topologies: layered service graphs of any size, drawn from a seed.
+
+Used by `opstwin bench twin` and by scenarios with ``topology: {generate: ...}``. Services are
+spread over layers (entry layer first); each service calls 1..max_deps services of deeper
+layers, so the graph is acyclic by construction. Hosts are sized for roughly half load at the
+daily peak, and each host has one disk that its services log to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.rng import generator
+from twin.spec import DiskSpec, GenerateSpec, HostSpec, ServiceSpec, TopologySpec
+
+
+def generate(g: GenerateSpec, seed: int) -> TopologySpec:
+    rng = generator(seed, "synthetic-topology")
+    n = g.services
+    n_hosts = g.hosts or max(1, -(-n // 8))
+    layers = min(g.layers, n)
+    entries = min(g.entries, max(1, n // layers))
+    rest = n - entries
+    # layers grow geometrically from the entry layer, so every service has a caller and
+    # fan-out stays bounded (about n ** (1 / layers) children per service)
+    growth = max((n / entries) ** (1.0 / max(layers - 1, 1)), 1.0)
+    raw = [entries * growth**k for k in range(layers)]
+    layer_sizes = [max(1, int(round(x / sum(raw) * n))) for x in raw]
+    layer_sizes[0] = entries
+    layer_sizes[-1] += n - sum(layer_sizes)
+    layer_sizes = [s for s in layer_sizes if s > 0]
+    names, layer_of = [], []
+    for li, size in enumerate(layer_sizes):
+        for k in range(size):
+            names.append("frontend-%d" % k if li == 0 else f"svc-{li}-{k}")
+            layer_of.append(li)
+    starts = np.cumsum([0, *layer_sizes])
+    hosts = [
+        HostSpec(name=f"host-{h}", cpu=32.0, memory=128e9, disks=[DiskSpec(name=f"host-{h}-disk", size=2e12, used=2e11)])
+        for h in range(n_hosts)
+    ]
+    placement = rng.permutation(np.arange(n) % n_hosts)
+    # a request is routed to one of a service's children (calls = 1/children), plus a few
+    # occasional calls to shared deeper backends (calls = 0.1)
+    deps_of: list[dict[int, float]] = [{} for _ in range(n)]
+    for li in range(1, len(layer_sizes)):  # every service gets one caller in the layer above
+        lo, hi = starts[li - 1], starts[li]
+        for j in range(starts[li], starts[li + 1]):
+            deps_of[int(rng.integers(lo, hi))][j] = 1.0
+    for i in range(starts[-2]):
+        children = deps_of[i]
+        for j in children:
+            children[j] = 1.0 / len(children)
+        li = layer_of[i]
+        for j in rng.integers(starts[li + 1], starts[-1], size=int(rng.integers(0, g.max_deps))):
+            children.setdefault(int(j), 0.1)
+    services = []
+    for i, name in enumerate(names):
+        li = layer_of[i]
+        deps = [{"service": names[j], "calls": round(c, 6)} for j, c in sorted(deps_of[i].items())]
+        host = int(placement[i])
+        standby = (host + 1) % n_hosts if n_hosts > 1 else None
+        services.append(
+            ServiceSpec(
+                name=name, host=f"host-{host}", standby_host=f"host-{standby}" if standby is not None else None,
+                replicas=3, capacity=float(rng.uniform(150, 400)), latency=float(rng.uniform(0.005, 0.03)),
+                slo=1.0 if li == 0 else 0.5, disk=f"host-{host}-disk", depends_on=deps, entry=li == 0,
+                write_per_request=500.0,
+            )
+        )
+    return TopologySpec(hosts=hosts, services=services)
+
+
+def default_rps(topology: TopologySpec) -> float:
+    """A user request rate that keeps the busiest service near 40% at the daily mean."""
+    from twin.topology import Topology
+
+    topo = Topology.build(topology)
+    rate = topo.entry / max(int(topo.entry.sum()), 1)
+    rate = rate.astype(float)
+    for (a, b), fwd in zip(topo.levels[1:], topo.forward[1:]):
+        rate[a:b] += fwd @ rate[:a]
+    cap = np.array([topo.service_spec(s).capacity * topo.service_spec(s).replicas for s in topo.services])
+    return float(0.4 / np.max(rate / cap))

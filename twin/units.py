@@ -1,0 +1,83 @@
+"""Quantities with units, as written in scenario files.
+
+Durations are strings such as ``500ms``, ``10s``, ``5m``, ``2h``, ``1d`` and become float
+seconds; sizes such as ``512MB``, ``50GB``, ``1.5TiB`` become float bytes. A bare number is
+taken as seconds or bytes. Bad strings raise ``ValueError`` with the accepted units named, which
+pydantic turns into a field-level validation error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE_UNITS = {
+    "B": 1.0,
+    "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+    "KIB": 2.0**10, "MIB": 2.0**20, "GIB": 2.0**30, "TIB": 2.0**40,
+}
+_NUMBER = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*"
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"10s"``-style strings (or plain non-negative numbers)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s, 5m, 2h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := re.fullmatch(_NUMBER, value)):
+        unit = m.group(2).lower() or "s"
+        if unit not in _DURATION_UNITS:
+            raise ValueError(f"unknown duration unit {m.group(2)!r} in {value!r}; use ms, s, m, h or d")
+        seconds = float(m.group(1)) * _DURATION_UNITS[unit]
+    else:
+        raise ValueError(f"expected a duration such as 10s, 5m, 2h, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"duration must not be negative, got {value!r}")
+    return seconds
+
+
+def parse_size(value: object) -> float:
+    """Bytes from ``"50GB"``-style strings (or plain non-negative numbers)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 500MB, 50GB, 2TB")
+    if isinstance(value, (int, float)):
+        size = float(value)
+    elif isinstance(value, str) and (m := re.fullmatch(_NUMBER, value)):
+        unit = m.group(2).upper() or "B"
+        if unit not in _SIZE_UNITS:
+            raise ValueError(f"unknown size unit {m.group(2)!r} in {value!r}; use B, KB, MB, GB, TB (or KiB..TiB)")
+        size = float(m.group(1)) * _SIZE_UNITS[unit]
+    else:
+        raise ValueError(f"expected a size such as 500MB, 50GB, 2TB, got {value!r}")
+    if size < 0:
+        raise ValueError(f"size must not be negative, got {value!r}")
+    return size
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact unit string for a number of seconds (for schemas and reports)."""
+    for unit, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= factor and float(seconds / factor).is_integer():
+            return f"{int(seconds // factor)}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\s*[0-9.]+\s*(ms|s|m|min|h|d)?\s*$"},
+                              {"type": "number", "minimum": 0}], "examples": ["10s", "2h"]}),
+]
+"""Float seconds, written in YAML as ``10s``, ``5m``, ``2h``."""
+
+Size = Annotated[
+    float,
+    BeforeValidator(parse_size),
+    WithJsonSchema({"anyOf": [{"type": "string", "examples": ["500MB", "50GB"]}, {"type": "number", "minimum": 0}]}),
+]
+"""Float bytes, written in YAML as ``500MB``, ``50GB``."""
