@@ -8,6 +8,7 @@ pydantic turns into a field-level validation error.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -35,8 +36,8 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _DURATION_UNITS[unit]
     else:
         raise ValueError(f"expected a duration such as 10s, 5m, 2h, got {value!r}")
-    if seconds < 0:
-        raise ValueError(f"duration must not be negative, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"duration must be a finite, non-negative number, got {value!r}")
     return seconds
 
 
@@ -53,8 +54,8 @@ def parse_size(value: object) -> float:
         size = float(m.group(1)) * _SIZE_UNITS[unit]
     else:
         raise ValueError(f"expected a size such as 500MB, 50GB, 2TB, got {value!r}")
-    if size < 0:
-        raise ValueError(f"size must not be negative, got {value!r}")
+    if not math.isfinite(size) or size < 0:
+        raise ValueError(f"size must be a finite, non-negative number, got {value!r}")
     return size
 
 
@@ -63,7 +64,7 @@ def format_duration(seconds: float) -> str:
     for unit, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= factor and float(seconds / factor).is_integer():
             return f"{int(seconds // factor)}{unit}"
-    return f"{seconds * 1000:g}ms"
+    return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + "ms"  # positional: no exponent, no rounding to 6 digits
 
 
 Duration = Annotated[

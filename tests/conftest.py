@@ -1,0 +1,99 @@
+"""Shared fixtures: a small hand-written cloud and a CLI runner that works in a temp folder.
+
+The cloud (``small_topology``) is three services on three hosts::
+
+    web (entry, h1, disk d1) --calls 2--> api (h2, disk d2) --calls 0.5--> db (h2, standby h3)
+
+With the ``twin`` factory's defaults (50 requests/s, no daily cycle, no noise) web receives 50
+requests/s, api 100 and db 50, every service well below saturation.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scenarios.cli import main
+from twin.model import Twin
+from twin.spec import DiurnalSpec, LoadSpec, TopologySpec
+
+
+@pytest.fixture
+def small_topology() -> TopologySpec:
+    return TopologySpec.model_validate({
+        "hosts": [
+            {"name": "h1", "cpu": 16, "disks": [{"name": "d1", "size": "100GB", "used": "10GB"}]},
+            {"name": "h2", "cpu": 16, "disks": [{"name": "d2", "size": "100GB", "used": "10GB"}]},
+            {"name": "h3", "cpu": 16, "disks": [{"name": "d3", "size": "100GB"}]},
+        ],
+        "services": [
+            {"name": "web", "host": "h1", "entry": True, "replicas": 2, "capacity": 100, "latency": "20ms",
+             "slo": "500ms", "disk": "d1", "depends_on": [{"service": "api", "calls": 2}]},
+            {"name": "api", "host": "h2", "replicas": 2, "capacity": 200, "latency": "10ms", "disk": "d2",
+             "depends_on": [{"service": "db", "calls": 0.5}]},
+            {"name": "db", "host": "h2", "standby_host": "h3", "replicas": 1, "capacity": 500, "latency": "5ms",
+             "disk": "d2"},
+        ],
+    })
+
+
+@pytest.fixture
+def make_twin(small_topology):
+    """Twin(...) over the small topology with a flat, noiseless 50 requests/s unless told otherwise."""
+
+    def make(topology: TopologySpec | None = None, *, rps: float = 50.0, amplitude: float = 0.0,
+             noise: float = 0.0, deployments=(), seed: int = 0, tick: float = 10.0) -> Twin:
+        load = LoadSpec(rps=rps, noise=noise, diurnal=DiurnalSpec(amplitude=amplitude))
+        return Twin(topology or small_topology, load, list(deployments), seed=seed, tick=tick)
+
+    return make
+
+
+SMALL_SCENARIO = """\
+name: small
+seed: 3
+duration: 10m
+tick: 10s
+topology:
+  hosts:
+    - {name: h1, disks: [{name: d1, size: 100GB}]}
+    - {name: h2}
+  services:
+    - {name: web, host: h1, entry: true, disk: d1, depends_on: [api]}
+    - {name: api, host: h2, depends_on: [{service: db, calls: 2}]}
+    - {name: db, host: h2}
+load:
+  rps: 80
+  noise: 0.05
+"""
+
+
+class Cli:
+    """Runs `opstwin` in-process with the current folder set to a temp folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.folder / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def __call__(self, *args: str):
+        runner = CliRunner()
+        with runner.isolated_filesystem(temp_dir=self.folder):
+            return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    return Cli(tmp_path)
+
+
+@pytest.fixture
+def small_scenario(cli) -> Path:
+    """A valid scenario file (3 services, 10 minutes) in the temp folder."""
+    return cli.write("small.yaml", SMALL_SCENARIO)
