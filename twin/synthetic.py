@@ -28,6 +28,10 @@ def generate(g: GenerateSpec, seed: int) -> TopologySpec:
     layer_sizes = [max(1, int(round(x / sum(raw) * n))) for x in raw]
     layer_sizes[0] = entries
     layer_sizes[-1] += n - sum(layer_sizes)
+    while layer_sizes[-1] < 1:  # more layers than services fill: take from the largest other deeper layer
+        k = max(range(1, len(layer_sizes) - 1), key=layer_sizes.__getitem__)
+        layer_sizes[k] -= 1
+        layer_sizes[-1] += 1
     layer_sizes = [s for s in layer_sizes if s > 0]
     names, layer_of = [], []
     for li, size in enumerate(layer_sizes):
