@@ -11,6 +11,7 @@ listing it in :data:`ACTIONS`.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -60,7 +61,7 @@ class RollbackDeployment(ActionType):
 class ScaleService(ActionType):
     def check(self, twin, target, params):
         r = params.get("replicas")
-        if not isinstance(r, int) or not 1 <= r <= 1000:
+        if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not 1 <= r <= 1000:  # numpy ints too
             raise ActionError(f"scale_service needs an integer `replicas` in 1..1000, got {r!r}")
 
     def apply(self, twin, target, params):
@@ -71,6 +72,9 @@ class ScaleService(ActionType):
 
 
 class CleanDisk(ActionType):
+    def check(self, twin, target, params):
+        _number_param(params, "keep", 0.0, 1.0)
+
     def apply(self, twin, target, params):
         d = twin.topo.disk_index(target)
         junk, rotating = twin.disk_junk[d], twin.disk_rotating[d]
@@ -85,6 +89,9 @@ class CleanDisk(ActionType):
 
 
 class ExpandDisk(ActionType):
+    def check(self, twin, target, params):
+        _number_param(params, "factor", 1.0, 100.0, low_open=True)
+
     def apply(self, twin, target, params):
         d = twin.topo.disk_index(target)
         factor = float(params.get("factor", 2.0))
@@ -135,6 +142,15 @@ class ClearFlag(ActionType):
 
     def apply(self, twin, target, params):
         return lambda: None
+
+
+def _number_param(params: dict[str, Any], key: str, low: float, high: float, low_open: bool = False) -> None:
+    """Refuse an optional numeric parameter outside [low, high] (or (low, high])."""
+    if key not in params:
+        return
+    v = params[key]
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (low < v if low_open else low <= v) or v > high:
+        raise ActionError(f"`{key}` must be a number in {'(' if low_open else '['}{low:g}, {high:g}], got {v!r}")
 
 
 def _least_loaded_host(twin: Twin, avoid: int) -> int:
@@ -241,7 +257,9 @@ class ControlPlane:
 
     def undo(self, ticket_id: str, requester: str = "operator") -> bool:
         """Restore what a succeeded action changed (instantly: it is a revert, not a new change)."""
-        ticket = self.tickets[ticket_id]
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None:
+            raise ActionError(f"unknown action id {ticket_id!r}")
         if ticket.status != "succeeded" or ticket.undo is None:
             return False
         ticket.undo()
