@@ -62,6 +62,32 @@ def _line_of(lines: dict[Path_, int], path: Path_) -> int | None:
     return lines.get(path)
 
 
+def _is_tag(part: Any) -> bool:
+    """Whether a location part names a union member (``constrained-str``, ``Dependency``, ...)."""
+    if not isinstance(part, str):
+        return False
+    return part in ("str", "int", "float", "bool", "none") or part[:1].isupper() or "[" in part or part.startswith(
+        ("function-", "constrained-", "lax-", "json-", "tagged-"))
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """A pydantic error location without union-member tags: keys and indexes found in `data` are
+    kept whatever they look like (a service named ``str-cache``), other parts unless tag-like."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+            if _is_tag(part):
+                continue
+        out.append(part)
+    return tuple(out)
+
+
 def _message(err: dict[str, Any]) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
@@ -85,7 +111,7 @@ def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = 
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "str", "Dependency"))))
+            loc = _data_loc(data, err["loc"])
             problems.append(Problem(file, _dotted(loc), _message(err), _line_of(lines, loc)))
         raise ScenarioError(problems) from None
     if scenario.topology.generate is not None:
@@ -120,6 +146,8 @@ def load(path: str | Path) -> Scenario:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError([Problem(file, "", f"cannot read file: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([Problem(file, "", f"not a UTF-8 text file (byte {exc.start})")]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

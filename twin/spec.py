@@ -148,7 +148,13 @@ def reference_errors(topology: TopologySpec, deployments: list[DeploymentSpec] =
     graph = nx.DiGraph()
     graph.add_nodes_from(services)
     for i, s in enumerate(topology.services):
+        seen: set[str] = set()
         for j, d in enumerate(s.dependencies()):
+            if d.service in seen:
+                errors.append((f"topology.services[{i}].depends_on[{j}]",
+                               f"{d.service!r} is listed more than once; give it once, with its `calls`"))
+                continue
+            seen.add(d.service)
             if d.service not in services:
                 errors.append((f"topology.services[{i}].depends_on[{j}]", f"unknown service {d.service!r}"))
             elif d.service == s.name:
