@@ -183,6 +183,7 @@ ACTIONS: dict[str, ActionType] = {
         ClearFlag("reboot_host", "host", 300.0, 0.05, "power-cycle a host"),
         ClearFlag("reset_network", "host", 120.0, 0.03, "reset a host's network path (routes, NIC, firewall)"),
         ClearFlag("rate_limit", "service", 30.0, 0.02, "shed abusive traffic at the edge of a service"),
+        ClearFlag("migrate_noisy_neighbour", "host", 180.0, 0.05, "move a CPU-hogging co-tenant off a host"),
     )
 }
 
