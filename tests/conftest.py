@@ -10,6 +10,7 @@ requests/s, api 100 and db 50, every service well below saturation.
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -83,9 +84,8 @@ class Cli:
         return path
 
     def __call__(self, *args: str):
-        runner = CliRunner()
-        with runner.isolated_filesystem(temp_dir=self.folder):
-            return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+        with contextlib.chdir(self.folder):
+            return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture
