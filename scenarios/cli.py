@@ -87,8 +87,6 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
     from scenarios.progress import live_progress
     from scenarios.runner import run as run_scenario
 
-    if not no_agents:
-        fail("the agent team is not built yet: run with --no-agents")
     scenario = load_or_exit(file)
     seed = scenario.seed if seed is None else seed
     out = out or Path("runs") / f"{scenario.name}-{seed}"

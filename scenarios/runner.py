@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from agents.bus import Clock, InProcTransport
+from agents.team import build_team
 from scenarios.schema import Scenario
 from twin.control import ControlPlane
 from twin.eventlog import EventLog
@@ -59,13 +61,21 @@ def run(
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     r = build(scenario, seed, out_dir / "incidents.jsonl" if out_dir else None)
+    team = clock = None
     if agents:
-        raise NotImplementedError("the agent team is not built yet; use --no-agents")
+        team = build_team(scenario.agents, r.twin, r.control, r.seed)
+        clock = Clock(InProcTransport(team.agents), team.names, r.log)
+        r.extras["clock"] = clock
     started = time.perf_counter()  # clock-ok: reported, never decided on
     try:
         while r.twin.tick_count < scenario.ticks:
             frame = r.twin.advance()
             r.health.append(frame.health)
+            if clock is not None:
+                due = {m.name for m in team.monitors if m.observe(frame)}
+                if team.control.has_pending():
+                    due.add(team.control.name)
+                clock.tick(frame.tick, frame.t, frame.health, due)
             if progress:
                 progress(frame, scenario)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from agents.spec import AgentsSpec
 from twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
 from twin.units import Duration
 
@@ -24,6 +25,7 @@ class Scenario(Strict):
     topology: TopologySpec
     load: LoadSpec = Field(default_factory=LoadSpec)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    agents: AgentsSpec = Field(default_factory=AgentsSpec, description="the agent team (defaults if absent)")
 
     @property
     def ticks(self) -> int:

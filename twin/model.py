@@ -136,8 +136,10 @@ class Twin:
         self.svc_host = topo.svc_host.copy()
         self.svc_disk = topo.svc_disk.copy()
         self.mem_extra = np.zeros(n)
+        self.deployed_at = np.full(n, -np.inf)  # sim time of each service's last version change
         self.restarts = np.zeros(n)
-        self.down_until = np.full(n, -1.0)
+        self.down_until = np.full(n, -1.0)  # all replicas down (OOM kill, restart of a single replica)
+        self.rolling_until = np.full(n, -1.0)  # a rolling restart in progress: half capacity
         self.host_cpu = f([hs.cpu for hs in topo.spec.hosts])
         disks = [dk for hs in topo.spec.hosts for dk in hs.disks]
         self.disk_size = f([dk.size for dk in disks])
@@ -224,6 +226,9 @@ class Twin:
         if on("svc_cap_mult"):
             cap *= self.svc_cap_mult
         cap *= up
+        rolling = self.rolling_until > t
+        if rolling.any():
+            cap[rolling] *= 0.5
         with np.errstate(divide="ignore", invalid="ignore"):
             rho = rate / cap
         rho[cap <= 0] = np.inf
@@ -385,6 +390,7 @@ class Twin:
         return self.versions[self.topo.index(service)][-1].name
 
     def _apply_version(self, i: int) -> None:
+        self.deployed_at[i] = self.now
         v = self.versions[i][-1]
         self.capacity[i], self.latency[i], self.err0[i] = v.capacity, v.latency, v.error_rate
         self.cpu_per[i], self.leak[i] = v.cpu, v.memory_leak
@@ -399,9 +405,13 @@ class Twin:
 
     # ------------------------------------------------------------- helpers
     def restart(self, service: str) -> None:
-        """Restart every replica: down for RESTART_SECONDS, memory back to baseline."""
+        """A rolling restart: for RESTART_SECONDS half the capacity is restarting (the service
+        stays up, a single replica goes down), and memory is back to baseline."""
         i = self.topo.index(service)
-        self.down_until[i] = self.now + RESTART_SECONDS
+        if self.replicas[i] <= 1:
+            self.down_until[i] = self.now + RESTART_SECONDS
+        else:
+            self.rolling_until[i] = self.now + RESTART_SECONDS
         self.mem_extra[i] = 0.0
         self.restarts[i] += self.replicas[i]
 

@@ -1,0 +1,66 @@
+"""The control plane's endpoint among the agents: action requests in, results out.
+
+It lives with the twin (the twin's process), so agents anywhere reach the control plane only
+by message. A request is answered at once with `agree` (running, with its action id) or a
+refusal; the result follows as `inform-done` / `failure` in round 0 of the first tick after the
+action finished in sim time. Requests to undo run at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.base import Agent, Context
+from agents.messages import ActionRequest, ActionResult, Message
+from twin.control import ActionError, ControlPlane, Ticket
+
+
+class ControlAgent(Agent):
+    role = "control"
+
+    def __init__(self, name: str, seed: int, control: ControlPlane) -> None:
+        super().__init__(name, seed)
+        self.control = control
+        self._finished: list[tuple[Ticket, str, str]] = []  # (ticket, requester, task)
+
+    def has_pending(self) -> bool:
+        return bool(self._finished)
+
+    def step(self, ctx: Context, inbox: list[Message]) -> None:
+        for ticket, requester, task in self._finished:
+            status = "succeeded" if ticket.status in ("succeeded", "undone") else "failed"
+            ctx.send("inform-done" if status == "succeeded" else "failure", "action_result", requester,
+                     ActionResult(task=task, action_id=ticket.id, action=ticket.action, target=ticket.target,
+                                  status=status, reason=ticket.params.get("reason", "")))
+        self._finished = []
+        for m in inbox:
+            if m.kind == "action" and m.performative == "request":
+                self._request(ctx, m, m.parsed())
+
+    def _request(self, ctx: Context, m: Message, req: ActionRequest) -> None:
+        reply = dict(task=req.task, action=req.action, target=req.target)
+        if req.undo_of:
+            ok = req.undo_of in self.control.tickets and self.control.undo(req.undo_of, requester=m.sender)
+            ctx.send("inform-done" if ok else "failure", "action_result", m.sender,
+                     ActionResult(**reply, action_id=req.undo_of, status="undone" if ok else "refused"), m.conversation)
+            return
+        try:
+            params = self._resolve(req)
+            ticket = self.control.request(req.action, req.target, params, requester=m.sender,
+                                          on_done=lambda t, r=m.sender, k=req.task: self._finished.append((t, r, k)))
+        except ActionError as exc:
+            ctx.send("failure", "action_result", m.sender,
+                     ActionResult(**reply, action_id="", status="refused", reason=str(exc)), m.conversation)
+            return
+        ctx.send("agree", "action_result", m.sender, ActionResult(**reply, action_id=ticket.id, status="running"),
+                 m.conversation)
+
+    def _resolve(self, req: ActionRequest) -> dict[str, Any]:
+        """Relative parameters (`replicas: x2`) become absolute against the twin's state."""
+        params = dict(req.params)
+        r = params.get("replicas")
+        if isinstance(r, str) and r.startswith("x"):
+            twin = self.control.twin
+            current = int(twin.replicas[twin.topo.index(req.target)])
+            params["replicas"] = max(1, min(1000, int(round(current * float(r[1:])))))
+        return params

@@ -1,0 +1,205 @@
+"""The coordinator: runs a FIPA Contract Net for every remediation step of every incident.
+
+For an incident's diagnosis it takes the best untried fix (candidate by candidate, fix by
+fix), sends a call for proposals to every live specialist whose skills cover the fix's
+category, collects their propose/refuse in the next round (the superstep guarantees every
+answer is in by then), awards the cheapest bid (ties by name) and rejects the rest. When the
+action succeeded it waits `verify` for the incident to clear; when it failed (re-auctioned
+once), was denied, was undone by the guard, or the incident did not clear, it moves on to the
+next fix. With the fixes exhausted it asks for one re-diagnosis; after `max_attempts` attempts,
+or with nothing left to try, it escalates to a human.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.base import Agent, Context
+from agents.messages import ActionResult, Award, Bid, Candidate, IncidentUpdate, Message, Task
+from agents.runbook import BY_FAULT
+
+Step = tuple[str, str, str, dict[str, Any]]  # (action, target, category, params)
+
+
+@dataclass
+class Plan:
+    incident: str
+    steps: list[Step]
+    tried: set[tuple[str, str]] = field(default_factory=set)
+    attempts: int = 0
+    status: str = "open"  # open, resolved, escalated
+    rediagnosed: bool = False
+    # the step in progress
+    current: Step | None = None
+    task: str | None = None
+    conversation: str = ""
+    bids: dict[str, Bid] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)
+    awarded: bool = False
+    retried: bool = False
+    verify_until: int | None = None
+
+
+class Coordinator(Agent):
+    role = "coordinator"
+
+    def __init__(self, name: str, seed: int, specialists: dict[str, list[str]], tick_seconds: float, verify: float,
+                 max_attempts: int, diagnoser: str = "diagnoser", human: str | None = None) -> None:
+        super().__init__(name, seed)
+        self.specialists = specialists  # name -> skills
+        self.verify_ticks = max(1, math.ceil(verify / tick_seconds))
+        self.max_attempts = max_attempts
+        self.diagnoser = diagnoser
+        self.human = human
+        self.plans: dict[str, Plan] = {}
+        self.task_plan: dict[str, str] = {}
+        self.dead: set[str] = set()
+        self._tasks = 0
+
+    # -------------------------------------------------------------- step
+    def step(self, ctx: Context, inbox: list[Message]) -> None:
+        for m in inbox:
+            handler = getattr(self, "_on_" + m.kind, None)
+            if handler:
+                handler(ctx, m)
+        for plan in sorted(self.plans.values(), key=lambda p: p.incident):
+            if plan.status != "open":
+                continue
+            if plan.task and not plan.awarded and not plan.waiting:
+                self._award(ctx, plan)
+            if plan.verify_until is not None and ctx.tick >= plan.verify_until:
+                ctx.log("fix_not_effective", incident=plan.incident, task=plan.task)
+                self._next_step(ctx, plan)
+
+    def _on_diagnosis(self, ctx: Context, m: Message) -> None:
+        d = m.parsed()
+        steps = [self._step_of(c, a) for c in d.candidates for a in c.actions]
+        plan = self.plans.get(d.incident)
+        if plan is None:
+            plan = self.plans[d.incident] = Plan(d.incident, steps)
+        elif plan.status == "open":
+            plan.steps = steps
+        if plan.status == "open" and plan.task is None:
+            self._next_step(ctx, plan)
+
+    @staticmethod
+    def _step_of(c: Candidate, action: tuple[str, str, dict[str, Any]]) -> Step:
+        name, target, params = action
+        category = BY_FAULT[c.fault].category if c.fault in BY_FAULT else "compute"
+        return (name, target, category, params)
+
+    def _on_incident(self, ctx: Context, m: Message) -> None:
+        upd = m.parsed()
+        plan = self.plans.get(upd.incident)
+        if plan and upd.status == "resolved" and plan.status == "open":
+            plan.status = "resolved"
+            plan.verify_until = None
+            ctx.log("incident_closed", incident=plan.incident, attempts=plan.attempts)
+
+    def _on_bid(self, ctx: Context, m: Message) -> None:
+        plan = self._plan_of(m.body["task"])
+        if plan is not None and plan.task == m.body["task"]:
+            plan.waiting.discard(m.sender)
+            plan.bids[m.sender] = m.parsed()
+
+    def _on_refusal(self, ctx: Context, m: Message) -> None:
+        plan = self._plan_of(m.body["task"])
+        if plan is not None and plan.task == m.body["task"]:
+            plan.waiting.discard(m.sender)
+
+    def _on_action_result(self, ctx: Context, m: Message) -> None:
+        r: ActionResult = m.parsed()
+        plan = self._plan_of(r.task)
+        if plan is None or plan.status != "open" or plan.task != r.task or r.status == "running":
+            return
+        if r.status == "succeeded":
+            plan.verify_until = ctx.tick + self.verify_ticks
+            ctx.wake_at(plan.verify_until)
+        elif r.status == "failed" and not plan.retried and plan.current is not None:
+            plan.steps.insert(0, plan.current)  # a failed action is worth one more auction
+            plan.tried.discard((plan.current[0], plan.current[1]))
+            plan.attempts -= 1
+            self._next_step(ctx, plan, retry=True)
+        else:  # failed again, refused, denied, or undone by the guard
+            self._next_step(ctx, plan)
+
+    def _plan_of(self, task: str) -> Plan | None:
+        return self.plans.get(self.task_plan.get(task, ""))
+
+    # ------------------------------------------------------- contract net
+    def _next_step(self, ctx: Context, plan: Plan, retry: bool = False) -> None:
+        plan.task, plan.current, plan.verify_until, plan.awarded = None, None, None, False
+        plan.retried = retry
+        while plan.steps and (plan.steps[0][0], plan.steps[0][1]) in plan.tried:
+            plan.steps.pop(0)
+        if plan.attempts >= self.max_attempts:
+            return self._escalate(ctx, plan, f"{plan.attempts} attempts did not resolve it")
+        if not plan.steps:
+            if not plan.rediagnosed:
+                plan.rediagnosed = True
+                ctx.send("request", "incident", self.diagnoser,
+                         IncidentUpdate(incident=plan.incident, status="rediagnose", exclude=sorted(plan.tried)))
+                return None
+            return self._escalate(ctx, plan, "no fix left to try")
+        step = plan.steps.pop(0)
+        action, target, category, params = step
+        plan.tried.add((action, target))
+        plan.attempts += 1
+        self._tasks += 1
+        task = Task(task=f"t{self._tasks}", incident=plan.incident, category=category, action=action, target=target,
+                    params=params, attempt=plan.attempts)
+        plan.current, plan.task, plan.bids = step, task.task, {}
+        self.task_plan[task.task] = plan.incident
+        live = sorted(n for n in self.specialists if n not in self.dead)
+        able = [n for n in live if category in self.specialists[n]] or live
+        if not able:
+            return self._escalate(ctx, plan, "no specialist left")
+        plan.waiting = set(able)
+        plan.conversation = ctx.new_conversation()
+        for name in able:
+            ctx.send("cfp", "task", name, task, conversation=plan.conversation)
+        return None
+
+    def _award(self, ctx: Context, plan: Plan) -> None:
+        if not plan.bids:
+            ctx.log("no_bids", incident=plan.incident, task=plan.task)
+            plan.attempts -= 1  # nobody could take it: not an attempt
+            plan.steps.append(plan.current)
+            plan.tried.discard((plan.current[0], plan.current[1]))
+            ctx.wake_at(ctx.tick + 6)  # try again in a minute
+            plan.verify_until = ctx.tick + 6
+            return
+        winner = min(plan.bids, key=lambda n: (plan.bids[n].cost, n))
+        plan.awarded = True
+        for name in sorted(plan.bids):
+            perf = "accept-proposal" if name == winner else "reject-proposal"
+            ctx.send(perf, "award", name, Award(task=plan.task), conversation=plan.conversation)
+
+    def _escalate(self, ctx: Context, plan: Plan, reason: str) -> None:
+        plan.status = "escalated"
+        ctx.log("escalation", incident=plan.incident, attempts=plan.attempts, reason=reason)
+        update = IncidentUpdate(incident=plan.incident, status="escalated", reason=reason)
+        ctx.send("inform", "incident", self.diagnoser, update)
+        if self.human:
+            ctx.send("inform", "incident", self.human, update)
+
+    def specialist_lost(self, ctx: Context, name: str) -> None:
+        """A specialist stopped answering (its process died): drop it and re-auction its work."""
+        self.dead.add(name)
+        for plan in sorted(self.plans.values(), key=lambda p: p.incident):
+            if plan.status != "open" or plan.task is None:
+                continue
+            plan.waiting.discard(name)
+            plan.bids.pop(name, None)
+            if plan.awarded and plan.verify_until is None:  # its action may never report back
+                ctx.log("reauction", incident=plan.incident, task=plan.task, lost=name)
+                plan.steps.insert(0, plan.current)
+                plan.tried.discard((plan.current[0], plan.current[1]))
+                plan.attempts -= 1
+                self._next_step(ctx, plan, retry=True)
+
+    def state(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role,
+                "open": sorted(p.incident for p in self.plans.values() if p.status == "open")}

@@ -1,0 +1,128 @@
+"""The diagnoser: turns alerts into incidents with localized, ranked root causes.
+
+It keeps the set of alerting components. A new alert that no open incident explains starts a
+short gather window (a cascade takes a few ticks to show); then the reasoner localizes what
+is unexplained and each root group becomes an incident, sent to the coordinator as a
+diagnosis. An incident is resolved when none of the components it covers alerts any more.
+The coordinator can ask for a re-diagnosis, excluding fixes that did not help.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from agents.base import Agent, Context
+from agents.messages import Alert, Diagnosis, IncidentUpdate, Message
+from agents.reasoners import Reasoner
+
+
+@dataclass
+class Incident:
+    id: str
+    covers: set[str]
+    root: str
+    opened: float
+    exclude: set[tuple[str, str]] = field(default_factory=set)
+    status: str = "open"
+
+
+class Diagnoser(Agent):
+    role = "diagnoser"
+
+    def __init__(self, name: str, seed: int, reasoner: Reasoner, tick_seconds: float, gather: float,
+                 coordinator: str = "coordinator") -> None:
+        super().__init__(name, seed)
+        self.reasoner = reasoner
+        self.coordinator = coordinator
+        self.gather_ticks = max(0, math.ceil(gather / tick_seconds))
+        self.anomalies: dict[str, Alert] = {}
+        self.incidents: dict[str, Incident] = {}
+        self._next = 0
+        self._due: int | None = None
+
+    def _open(self) -> list[Incident]:
+        return [i for i in self.incidents.values() if i.status == "open"]
+
+    def step(self, ctx: Context, inbox: list[Message]) -> None:
+        new = False
+        for m in inbox:
+            if m.kind == "alert":
+                alert = m.parsed()
+                if alert.cleared:
+                    self.anomalies.pop(alert.component, None)
+                else:
+                    if alert.component not in self.anomalies and not self._covered(alert.component):
+                        new = True
+                    self.anomalies[alert.component] = alert
+            elif m.kind == "incident":
+                upd = m.parsed()
+                inc = self.incidents.get(upd.incident)
+                if inc and upd.status == "rediagnose" and inc.status == "open":
+                    inc.exclude |= {tuple(x) for x in upd.exclude}
+                    self._rediagnose(ctx, inc)
+                elif inc and upd.status == "escalated":
+                    inc.status = "escalated"
+        self._resolve(ctx)
+        if new and self._due is None:
+            self._due = ctx.tick + self.gather_ticks
+            if self.gather_ticks:
+                ctx.wake_at(self._due)
+        if self._due is not None and ctx.tick >= self._due:
+            self._due = None
+            self._diagnose(ctx)
+
+    def _covered(self, component: str) -> bool:
+        """Whether an open incident explains `component`: it covers it, or `component` is a
+        caller of a component it covers (a cascade that showed after the diagnosis)."""
+        graph = self.reasoner.topo.graph
+        for inc in self._open():
+            if component in inc.covers:
+                return True
+            if component in graph and any(c in graph and nx.has_path(graph, component, c) for c in inc.covers):
+                inc.covers.add(component)
+                return True
+        return False
+
+    def _resolve(self, ctx: Context) -> None:
+        for inc in self._open():
+            if not any(c in self.anomalies for c in inc.covers):
+                inc.status = "resolved"
+                ctx.log("incident_resolved", incident=inc.id, root=inc.root)
+                ctx.send("inform", "incident", self.coordinator, IncidentUpdate(incident=inc.id, status="resolved"))
+
+    def _diagnose(self, ctx: Context) -> None:
+        """Localize over every alerting component; open incidents only for new roots."""
+        if not any(not self._covered(c) for c in self.anomalies):
+            return
+        by_root = {i.root: i for i in self._open()}
+        for group in self.reasoner.localize(dict(self.anomalies)):
+            root = group.candidates[0].component
+            if root in by_root:  # late alerts of a known incident
+                by_root[root].covers |= group.covers
+                continue
+            if group.covers <= {c for i in self._open() for c in i.covers}:
+                continue
+            self._next += 1
+            inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t)
+            self.incidents[inc.id] = inc
+            by_root[root] = inc
+            ctx.log("incident_opened", incident=inc.id, root=inc.root, covers=sorted(inc.covers))
+            ctx.send("inform", "diagnosis", self.coordinator,
+                     Diagnosis(incident=inc.id, candidates=group.candidates, evidence=group.evidence,
+                               reasoner=self.reasoner.name))
+
+    def _rediagnose(self, ctx: Context, inc: Incident) -> None:
+        alerts = {c: a for c, a in self.anomalies.items() if c in inc.covers}
+        groups = self.reasoner.localize(alerts, exclude=inc.exclude) if alerts else []
+        candidates = [c for g in groups for c in g.candidates if c.actions]
+        ctx.send("inform", "diagnosis", self.coordinator,
+                 Diagnosis(incident=inc.id, candidates=candidates[:3],
+                           evidence=sorted({e for g in groups for e in g.evidence}), reasoner=self.reasoner.name))
+
+    def state(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "anomalies": len(self.anomalies),
+                "open_incidents": len(self._open())}

@@ -1,0 +1,158 @@
+"""The message protocol: FIPA-ACL style messages with a JSON body whose schema depends on its kind.
+
+Every message has a performative, a kind (which body schema), a conversation id, one sender
+and one receiver (a multicast is several messages), and the superstep stamp
+``(tick, round, sender, seq)``: ``seq`` counts the sender's messages over the whole run, so
+``(sender, seq)`` is unique and sorting an inbox by it never depends on arrival order.
+Conversation ids are derived from (sender, tick, seq): never a uuid, never a clock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PERFORMATIVES = (
+    "inform", "request", "agree", "cfp", "propose", "refuse", "accept-proposal", "reject-proposal",
+    "inform-done", "failure", "cancel",
+)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Alert(Body):
+    """A monitor's finding: a component behaves unlike its baseline."""
+
+    component: str
+    kind: Literal["service", "disk"]
+    symptoms: list[str]  # e.g. errors, latency, memory, restarts, down, log:disk_full, disk_usage
+    severity: float = Field(ge=0)
+    values: dict[str, float] = Field(default_factory=dict)
+    host: str | None = None
+    deployed_ago: float | None = None  # seconds since the component's last deployment, if recent
+    cleared: bool = False  # the component is back to normal
+
+
+class Candidate(Body):
+    component: str
+    kind: Literal["service", "disk", "host"]
+    fault: str  # the hypothesis, e.g. memory_leak
+    confidence: float = Field(ge=0, le=1)
+    actions: list[tuple[str, str, dict[str, Any]]] = Field(default_factory=list)  # (action, target, params)
+
+
+class Diagnosis(Body):
+    incident: str
+    candidates: list[Candidate]
+    evidence: list[str] = Field(default_factory=list)
+    reasoner: str = "rules"
+
+
+class IncidentUpdate(Body):
+    incident: str
+    status: Literal["resolved", "rediagnose", "escalated"]
+    reason: str = ""
+    exclude: list[tuple[str, str]] = Field(default_factory=list)  # (action, target) known not to help
+
+
+class Task(Body):
+    task: str
+    incident: str
+    category: str
+    action: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    attempt: int = 1
+
+
+class Bid(Body):
+    task: str
+    cost: float = Field(ge=0)  # lower wins: expected seconds until the action is done
+    queue: int = Field(ge=0)
+
+
+class Refusal(Body):
+    task: str
+    reason: str
+
+
+class Award(Body):
+    task: str
+
+
+class ActionRequest(Body):
+    task: str
+    action: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    undo_of: str | None = None  # an action id to undo instead
+
+
+class ActionResult(Body):
+    task: str
+    action_id: str
+    action: str
+    target: str
+    status: Literal["running", "succeeded", "failed", "undone", "refused"]
+    reason: str = ""
+
+
+class Approval(Body):
+    task: str
+    action: str
+    target: str
+    decision: Literal["pending", "approve", "deny", "escalate"] = "pending"
+    health: float | None = None
+
+
+KINDS: dict[str, type[Body]] = {
+    "alert": Alert, "diagnosis": Diagnosis, "incident": IncidentUpdate, "task": Task, "bid": Bid,
+    "refusal": Refusal, "award": Award, "action": ActionRequest, "action_result": ActionResult, "approval": Approval,
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    performative: str
+    kind: str
+    sender: str
+    receiver: str
+    conversation: str
+    body: dict[str, Any]
+    tick: int = 0
+    round: int = 0
+    seq: int = 0
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def parsed(self) -> Body:
+        """The body as its schema model (validated)."""
+        return KINDS[self.kind].model_validate(self.body)
+
+    @property
+    def order(self) -> tuple[str, int]:
+        return (self.sender, self.seq)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d.pop("meta")
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Message:
+        return cls(**json.loads(text))
+
+
+def make(performative: str, kind: str, sender: str, receiver: str, conversation: str, body: Body | dict,
+         tick: int, round_: int, seq: int) -> Message:
+    """Build a message, checking the performative and the body against its kind's schema."""
+    if performative not in PERFORMATIVES:
+        raise ValueError(f"unknown performative {performative!r}")
+    model = body if isinstance(body, Body) else KINDS[kind].model_validate(body)
+    if not isinstance(model, KINDS[kind]):
+        raise TypeError(f"a {kind} message needs a {KINDS[kind].__name__} body, got {type(model).__name__}")
+    return Message(performative, kind, sender, receiver, conversation, model.model_dump(mode="json"), tick, round_, seq)

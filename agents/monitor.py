@@ -1,0 +1,259 @@
+"""The monitor: learns each service's normal behaviour, then raises alerts with evidence.
+
+It runs where the telemetry is made (the twin's process) and is fed every frame; only its
+alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
+
+1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
+   memory, restarts, replicas down, error-log volume against a Poisson bound, and log
+   templates never seen in warm-up; per disk: usage, time to full, IO errors;
+2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
+   fitted on warm-up feature vectors, scores only the services the screen flagged.
+
+A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
+ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
+``log:<template>``, ``disk_usage``, ``disk_filling``, ``io_errors``) with their values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.base import Agent, Context
+from agents.detectors import make_detector
+from agents.messages import Alert, Message
+from agents.spec import MonitorSpec
+from twin.logs import TEMPLATE_ID, TEMPLATES
+from twin.model import Frame, Twin
+
+BENIGN_TEMPLATES = {TEMPLATE_ID["exception"], TEMPLATE_ID["slow_request"]}
+RECENT_DEPLOY = 7200.0  # a deployment this recent is evidence
+MAX_TRAIN_ROWS = 4000
+
+
+@dataclass
+class _Track:
+    flagged: int = 0
+    normal: int = 0
+    alerting: bool = False
+    sent: tuple[str, ...] = ()
+
+
+class Monitor(Agent):
+    role = "monitor"
+
+    def __init__(self, name: str, seed: int, twin: Twin, services: np.ndarray, disks: np.ndarray,
+                 spec: MonitorSpec, warmup: float, diagnoser: str = "diagnoser") -> None:
+        super().__init__(name, seed)
+        self.twin, self.idx, self.disks, self.spec = twin, np.asarray(services), np.asarray(disks), spec
+        self.warmup_ticks = max(3, int(round(warmup / twin.tick_seconds)))
+        self.diagnoser = diagnoser
+        self.detector = make_detector(spec.detector, int(self.rng.integers(2**31)))
+        self.slo = twin.slo[self.idx]
+        n = len(self.idx)
+        self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
+        self._sq = np.zeros((3, n))
+        self._count = 0
+        self._seen_templates: set[int] = set()
+        self._train: list[np.ndarray] = []
+        self._prev_restarts = np.zeros(n)
+        self._prev_disk = np.zeros(len(self.disks))
+        self._disk_growth = np.zeros(len(self.disks))
+        self.mean = self.std = None
+        self.tracks: dict[tuple[str, int], _Track] = {}
+        self.pending: list[Alert] = []
+        self.fitted = False
+
+    # ------------------------------------------------------------ features
+    def _features(self, f: Frame) -> np.ndarray:
+        i = self.idx
+        lines = np.zeros(len(f.rate))
+        if len(f.log_service):
+            bad = ~np.isin(f.log_template, list(BENIGN_TEMPLATES))
+            np.add.at(lines, f.log_service[bad], f.log_count[bad])
+        restarts = f.restarts[i] - self._prev_restarts
+        self._prev_restarts = f.restarts[i].copy()
+        return np.stack([f.error[i], f.p99[i] / self.slo, lines[i], f.memory[i], restarts, ~f.up[i]]).astype(float)
+
+    def _normalized(self, X: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Per-service normalization of the services `cols`, so one model serves a whole shard."""
+        mean, std = self.mean[:, cols], self.std[:, cols]
+        z = np.empty_like(X)
+        z[0] = (X[0] - mean[0]) / (std[0] + 0.002)
+        z[1] = X[1] / np.maximum(mean[1], 1e-3)
+        z[2] = (X[2] - mean[2]) / np.sqrt(mean[2] + 1.0)
+        z[3:] = X[3:]
+        return z.T
+
+    # ------------------------------------------------------------- observe
+    def observe(self, f: Frame) -> bool:
+        """Feed one frame; True when alerts are ready to send this tick."""
+        X = self._features(f)
+        if f.tick <= self.warmup_ticks:
+            self._learn(f, X)
+            return False
+        if not self.fitted:
+            self._fit()
+        flags = self._screen(f, X)
+        self._update_services(f, X, flags)
+        self._update_disks(f)
+        return bool(self.pending)
+
+    def _learn(self, f: Frame, X: np.ndarray) -> None:
+        self._sum += X[:3]
+        self._sq += X[:3] ** 2
+        self._count += 1
+        self._seen_templates.update(int(t) for t in np.unique(f.log_template))
+        if f.tick > 2:  # rows for the learned model: a seeded sample of services per tick
+            take = self.rng.choice(len(self.idx), size=min(len(self.idx), 64), replace=False)
+            self._train.append(X[:, np.sort(take)])
+        self._prev_disk = f.disk_used[self.disks].copy()
+
+    def _fit(self) -> None:
+        c = max(self._count, 1)
+        self.mean = self._sum / c
+        self.std = np.sqrt(np.maximum(self._sq / c - self.mean**2, 0.0))
+        rows = np.concatenate(self._train, axis=1) if self._train else np.zeros((6, 1))
+        # sample means for these rows: normalize with the pooled baseline of the columns sampled
+        Z = self._normalized_pooled(rows)
+        if len(Z) > MAX_TRAIN_ROWS:
+            Z = Z[np.sort(self.rng.choice(len(Z), MAX_TRAIN_ROWS, replace=False))]
+        self.detector.fit(Z)
+        self._train = []
+        self.fitted = True
+
+    def _normalized_pooled(self, rows: np.ndarray) -> np.ndarray:
+        mean = self.mean.mean(axis=1, keepdims=True)
+        std = self.std.mean(axis=1, keepdims=True)
+        z = np.empty_like(rows)
+        z[0] = (rows[0] - mean[0]) / (std[0] + 0.002)
+        z[1] = rows[1] / np.maximum(mean[1], 1e-3)
+        z[2] = (rows[2] - mean[2]) / np.sqrt(mean[2] + 1.0)
+        z[3:] = rows[3:]
+        return z.T
+
+    def _screen(self, f: Frame, X: np.ndarray) -> dict[str, np.ndarray]:
+        err, lat, lines, mem, restarts, down = X
+        m = self.mean
+        flags = {
+            "errors": err > np.maximum(m[0] * 3, m[0] + 0.01),
+            "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
+            "memory": mem > 0.9,
+            "restarts": restarts > 0,
+            "down": down > 0,
+            "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
+        }
+        return flags
+
+    def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
+        any_flag = np.zeros(len(self.idx), dtype=bool)
+        for v in flags.values():
+            any_flag |= v
+        candidates = np.flatnonzero(any_flag)
+        confirmed = np.zeros(len(self.idx), dtype=bool)
+        if len(candidates):
+            confirmed[candidates] = self.detector.anomalous(self._normalized(X[:, candidates], candidates))
+        # components whose state may change: flagged now, or tracked
+        touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
+        novel = self._novel_templates(f)
+        for j in sorted(touched):
+            track = self.tracks.setdefault(("service", j), _Track())
+            if confirmed[j]:
+                track.flagged += 1
+                track.normal = 0
+            else:
+                track.normal += 1
+                track.flagged = 0
+            if not track.alerting and track.flagged >= self.spec.persistence:
+                symptoms = [k for k, v in flags.items() if v[j]] + novel.get(j, [])
+                track.alerting = True
+                track.sent = tuple(symptoms)
+                self.pending.append(self._service_alert(f, X, j, symptoms))
+            elif track.alerting and confirmed[j]:
+                symptoms = [k for k, v in flags.items() if v[j]] + novel.get(j, [])
+                new = [s for s in symptoms if s not in track.sent]
+                if new:
+                    track.sent = tuple(sorted(set(track.sent) | set(symptoms)))
+                    self.pending.append(self._service_alert(f, X, j, list(track.sent)))
+            elif track.alerting and track.normal >= self.spec.clear_after:
+                track.alerting = False
+                self.pending.append(self._service_alert(f, X, j, [], cleared=True))
+            if not track.alerting and track.flagged == 0 and track.normal >= self.spec.clear_after:
+                del self.tracks[("service", j)]
+
+    def _novel_templates(self, f: Frame) -> dict[int, list[str]]:
+        """Per local service index: error templates absent from warm-up, seen >= 2 times now."""
+        out: dict[int, list[str]] = {}
+        if not len(f.log_service):
+            return out
+        pos = np.searchsorted(self.idx, f.log_service)
+        pos = np.minimum(pos, len(self.idx) - 1)
+        mine = self.idx[pos] == f.log_service
+        for j, tpl, cnt in zip(pos[mine], f.log_template[mine], f.log_count[mine]):
+            if int(tpl) not in BENIGN_TEMPLATES and cnt >= 2:
+                out.setdefault(int(j), []).append("log:" + TEMPLATES[int(tpl)].name)
+        return {j: sorted(set(v)) for j, v in out.items()}
+
+    def _service_alert(self, f: Frame, X: np.ndarray, j: int, symptoms: list[str], cleared: bool = False) -> Alert:
+        i = int(self.idx[j])
+        twin = self.twin
+        ago = f.t - twin.deployed_at[i]
+        sev = float(max(X[0, j] * 10, X[1, j], X[3, j], X[5, j]))
+        return Alert(
+            component=twin.topo.services[i], kind="service", symptoms=sorted(set(symptoms)), severity=round(sev, 4),
+            values={"error": round(float(X[0, j]), 4), "p99_slo": round(float(X[1, j]), 4),
+                    "memory": round(float(X[3, j]), 4), "restarts": float(X[4, j]), "up": float(1 - X[5, j])},
+            host=twin.topo.hosts[twin.svc_host[i]],
+            deployed_ago=round(float(ago), 1) if ago <= RECENT_DEPLOY else None,
+            cleared=cleared,
+        )
+
+    def _update_disks(self, f: Frame) -> None:
+        if not len(self.disks):
+            return
+        used = f.disk_used[self.disks]
+        growth = (used - self._prev_disk) / self.twin.tick_seconds
+        self._prev_disk = used.copy()
+        self._disk_growth = 0.8 * self._disk_growth + 0.2 * growth  # smoothed, per second
+        eta = np.divide(1.0 - used, self._disk_growth, out=np.full(len(used), np.inf), where=self._disk_growth > 0)
+        io = f.disk_io_errors[self.disks]
+        full, filling, failing = used > 0.9, (used > 0.5) & (eta < 4 * 3600), io > 0
+        touched = set(np.flatnonzero(full | filling | failing).tolist())
+        touched |= {int(np.searchsorted(self.disks, key[1])) for key in self.tracks if key[0] == "disk"}
+        for k in sorted(touched):
+            d = int(self.disks[k])
+            symptoms = [s for s, hit in (("disk_usage", full[k]), ("disk_filling", filling[k]), ("io_errors", failing[k]))
+                        if hit]
+            track = self.tracks.setdefault(("disk", int(d)), _Track())
+            if symptoms:
+                track.flagged += 1
+                track.normal = 0
+            else:
+                track.normal += 1
+                track.flagged = 0
+            name = self.twin.topo.disks[d]
+            host = self.twin.topo.hosts[self.twin.topo.disk_host[d]]
+            values = {"used": round(float(used[k]), 4), "hours_to_full": round(float(min(eta[k], 1e6)) / 3600, 3),
+                      "io_errors": float(io[k])}
+            if not track.alerting and track.flagged >= self.spec.persistence:
+                track.alerting, track.sent = True, tuple(symptoms)
+                self.pending.append(Alert(component=name, kind="disk", symptoms=symptoms, severity=float(used[k]),
+                                          values=values, host=host))
+            elif track.alerting and track.normal >= self.spec.clear_after:
+                track.alerting = False
+                self.pending.append(Alert(component=name, kind="disk", symptoms=[], severity=0.0, values=values,
+                                          host=host, cleared=True))
+            if not track.alerting and not symptoms and track.normal >= self.spec.clear_after:
+                del self.tracks[("disk", int(d))]
+
+    # ---------------------------------------------------------------- step
+    def step(self, ctx: Context, inbox: list[Message]) -> None:
+        for alert in self.pending:
+            ctx.send("inform", "alert", self.diagnoser, alert)
+        self.pending = []
+
+    def state(self) -> dict[str, Any]:
+        alerting = sorted(k for k, v in self.tracks.items() if v.alerting)
+        return {"name": self.name, "role": self.role, "alerting": len(alerting)}

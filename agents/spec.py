@@ -1,0 +1,76 @@
+"""The agent team as written in a scenario's `agents:` section; every field has a default,
+so a scenario without the section runs the default team.
+
+    agents:
+      warmup: 30m                      # monitors learn baselines; no alerts before
+      monitor: {detector: isolation_forest, shards: 1, persistence: 2}
+      diagnoser: {reasoner: rules, gather: 20s}
+      coordinator: {verify: 4m}
+      specialists:                     # default: compute, storage, deploy, network
+        - {name: storage, skills: [storage], policy: heuristic}
+      guard: {settle: 2m, tolerance: 0.02, max_attempts: 3,
+              approval: {actions: [failover], default: approve}}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from agents.detectors import DETECTORS
+from twin.spec import Name, Strict
+from twin.units import Duration
+
+CATEGORIES = ("compute", "storage", "deploy", "network")
+
+
+class MonitorSpec(Strict):
+    detector: Literal[DETECTORS] = "isolation_forest"  # type: ignore[valid-type]
+    shards: int = Field(1, ge=1, le=64, description="monitors, each watching a slice of the services")
+    persistence: int = Field(2, ge=1, le=60, description="ticks a symptom must last before an alert")
+    clear_after: int = Field(6, ge=1, le=360, description="normal ticks before an alert is cleared")
+
+
+class DiagnoserSpec(Strict):
+    reasoner: Literal["rules", "ollama"] = "rules"
+    gather: Duration = Field(20.0, ge=0, description="wait after a new alert for a cascade to show")
+    model: str = Field("gemma3:270m", description="Ollama model (reasoner: ollama)")
+    host: str = Field("http://127.0.0.1:11434", description="Ollama server (reasoner: ollama)")
+
+
+class CoordinatorSpec(Strict):
+    verify: Duration = Field(240.0, gt=0, description="time after an action for its incident to clear")
+
+
+class SpecialistSpec(Strict):
+    name: Name
+    skills: list[Literal[CATEGORIES]] = Field(min_length=1)  # type: ignore[valid-type]
+    policy: str = Field("heuristic", description="random, heuristic, or a path to a trained policy .zip")
+    max_queue: int = Field(3, ge=1, le=100)
+
+
+def _default_specialists() -> list[SpecialistSpec]:
+    return [SpecialistSpec(name=c, skills=[c]) for c in CATEGORIES]
+
+
+class ApprovalSpec(Strict):
+    actions: list[str] = Field(default_factory=list, description="actions that need a human decision")
+    default: Literal["approve", "deny", "escalate"] = Field("approve", description="decision when unattended")
+    human: str | None = Field(None, description="XMPP JID of the human operator")
+
+
+class GuardSpec(Strict):
+    settle: Duration = Field(120.0, gt=0, description="time after an action before H is measured again")
+    tolerance: float = Field(0.02, ge=0, le=1, description="H may drop this much before an action is undone")
+    max_attempts: int = Field(3, ge=1, le=20, description="failed attempts before an incident is escalated")
+    approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
+
+
+class AgentsSpec(Strict):
+    warmup: Duration = Field(1800.0, gt=0)
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
+    diagnoser: DiagnoserSpec = Field(default_factory=DiagnoserSpec)
+    coordinator: CoordinatorSpec = Field(default_factory=CoordinatorSpec)
+    specialists: list[SpecialistSpec] = Field(default_factory=_default_specialists, min_length=1)
+    guard: GuardSpec = Field(default_factory=GuardSpec)

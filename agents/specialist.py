@@ -1,0 +1,97 @@
+"""Specialists: bid for remediation tasks and carry out the ones they win.
+
+A specialist answers a call for proposals with a bid from its policy (or a refusal), queues
+the tasks it is awarded, and works them one at a time: it asks the guard for approval, asks
+the control plane to run the action, and reports the result to the coordinator (and, on
+success, to the guard, which checks that health did not regress).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.base import Agent, Context
+from agents.messages import ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
+from agents.policies import BidderState, BiddingPolicy, action_seconds
+
+
+class Specialist(Agent):
+    role = "specialist"
+
+    def __init__(self, name: str, seed: int, skills: list[str], policy: BiddingPolicy, max_queue: int = 3,
+                 coordinator: str = "coordinator", guard: str = "guard", control: str = "control") -> None:
+        super().__init__(name, seed)
+        self.skills = tuple(skills)
+        self.policy = policy
+        self.max_queue = max_queue
+        self.coordinator, self.guard, self.control = coordinator, guard, control
+        self.offers: dict[str, Task] = {}
+        self.queue: list[Task] = []
+        self.current: Task | None = None
+        self.done = 0
+
+    def me(self) -> BidderState:
+        work = ([self.current] if self.current else []) + self.queue
+        return BidderState(self.name, self.skills, len(work), self.max_queue,
+                           float(sum(action_seconds(t.action) for t in work)))
+
+    def step(self, ctx: Context, inbox: list[Message]) -> None:
+        for m in inbox:
+            if m.performative == "cfp":
+                self._on_cfp(ctx, m)
+            elif m.performative == "accept-proposal":
+                task = self.offers.pop(m.body["task"], None)
+                if task:
+                    self.queue.append(task)
+            elif m.performative == "reject-proposal":
+                self.offers.pop(m.body["task"], None)
+            elif m.kind == "approval":
+                self._on_approval(ctx, m.parsed())
+            elif m.kind == "action_result":
+                self._on_result(ctx, m.parsed())
+        if self.current is None and self.queue:
+            self._start(ctx, self.queue.pop(0))
+
+    def _on_cfp(self, ctx: Context, m: Message) -> None:
+        task: Task = m.parsed()
+        cost = self.policy.bid(task, self.me(), self.rng)
+        if cost is None:
+            ctx.send("refuse", "refusal", m.sender, Refusal(task=task.task, reason="busy or unable"), m.conversation)
+            return
+        self.offers[task.task] = task
+        ctx.send("propose", "bid", m.sender, Bid(task=task.task, cost=round(float(cost), 3), queue=self.me().queue),
+                 m.conversation)
+
+    def _start(self, ctx: Context, task: Task) -> None:
+        self.current = task
+        ctx.send("request", "approval", self.guard, Approval(task=task.task, action=task.action, target=task.target))
+
+    def _on_approval(self, ctx: Context, a: Approval) -> None:
+        task = self.current
+        if task is None or task.task != a.task:
+            return
+        if a.decision == "approve":
+            ctx.send("request", "action", self.control,
+                     ActionRequest(task=task.task, action=task.action, target=task.target, params=task.params))
+        else:
+            self._finish(ctx, ActionResult(task=task.task, action_id="", action=task.action, target=task.target,
+                                           status="refused", reason=f"approval: {a.decision}"))
+
+    def _on_result(self, ctx: Context, r: ActionResult) -> None:
+        if self.current is None or r.task != self.current.task or r.status == "running":
+            return
+        self._finish(ctx, r)
+
+    def _finish(self, ctx: Context, r: ActionResult) -> None:
+        perf = "inform-done" if r.status == "succeeded" else "failure"
+        ctx.send(perf, "action_result", self.coordinator, r)
+        if r.status == "succeeded":
+            ctx.send("inform-done", "action_result", self.guard, r)
+        self.current = None
+        self.done += 1
+        if self.queue:
+            self._start(ctx, self.queue.pop(0))
+
+    def state(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "policy": self.policy.name, "queue": self.me().queue,
+                "done": self.done}

@@ -1,0 +1,81 @@
+"""Building the agent team a scenario asks for (its `agents:` section, or the defaults).
+
+Names are fixed so logs read well: ``monitor-0..``, ``diagnoser``, ``coordinator``, ``guard``,
+``control`` (the control plane's endpoint) and the specialists' own names. Monitors and the
+control endpoint live with the twin; the rest can live anywhere a transport puts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.base import Agent
+from agents.control_agent import ControlAgent
+from agents.coordinator import Coordinator
+from agents.diagnoser import Diagnoser
+from agents.guard import Guard
+from agents.monitor import Monitor
+from agents.policies import load_policy
+from agents.reasoners import RulesReasoner
+from agents.spec import AgentsSpec
+from agents.specialist import Specialist
+from twin.control import ControlPlane
+from twin.model import Twin
+from twin.topology import Topology
+
+TWIN_SIDE = ("monitor", "control")  # roles that run where the telemetry is made
+
+
+@dataclass
+class Team:
+    agents: list[Agent]
+    monitors: list[Monitor]
+    control: ControlAgent
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(a.name for a in self.agents)
+
+    def by_name(self, name: str) -> Agent:
+        return next(a for a in self.agents if a.name == name)
+
+
+def make_reasoner(spec: AgentsSpec, topo: Topology):
+    if spec.diagnoser.reasoner == "ollama":
+        from agents.ollama_reasoner import OllamaReasoner
+
+        return OllamaReasoner(topo, spec.diagnoser.model, spec.diagnoser.host)
+    return RulesReasoner(topo)
+
+
+def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> list[Agent]:
+    """The agents that need no twin: diagnoser, coordinator, guard, specialists."""
+    specialists = [
+        Specialist(s.name, seed, list(s.skills), load_policy(s.policy), s.max_queue) for s in spec.specialists
+    ]
+    skills = {s.name: list(s.skills) for s in spec.specialists}
+    return [
+        Diagnoser("diagnoser", seed, make_reasoner(spec, topo), tick, spec.diagnoser.gather),
+        Coordinator("coordinator", seed, skills, tick, spec.coordinator.verify, spec.guard.max_attempts,
+                    human=spec.guard.approval.human),
+        Guard("guard", seed, spec.guard, tick),
+        *specialists,
+    ]
+
+
+def build_team(spec: AgentsSpec, twin: Twin, control: ControlPlane, seed: int) -> Team:
+    n = twin.topo.n_services
+    shards = min(spec.monitor.shards, n)
+    disks = np.arange(len(twin.topo.disks))
+    monitors = [
+        Monitor(f"monitor-{k}", seed, twin, np.arange(k, n, shards), disks[k::shards], spec.monitor, spec.warmup)
+        for k in range(shards)
+    ]
+    endpoint = ControlAgent("control", seed, control)
+    agents = [*monitors, endpoint, *remote_agents(spec, twin.topo, seed, twin.tick_seconds)]
+    names = [a.name for a in agents]
+    if len(set(names)) != len(names):
+        raise ValueError(f"agent names must be unique: {sorted(names)}")
+    return Team(agents, monitors, endpoint)
