@@ -38,10 +38,19 @@ def test_missing_the_slo_lowers_health(make_twin):
 def test_an_entry_service_that_is_down_takes_health_to_zero(make_twin):
     twin = make_twin()
     twin.advance()
-    twin.restart("web")
+    twin.effects.set("outage", "svc_down", twin.topo.index("web"), 1)
+    assert twin.advance().health == pytest.approx(0.0)
+    twin.effects.clear("outage")
+    assert twin.advance().health > 0.99  # back when the outage ends
+
+
+def test_a_dependency_that_is_down_takes_health_to_zero(make_twin):
+    twin = make_twin()
+    twin.advance()
+    twin.restart("db")  # its only replica restarts
     assert twin.advance().health == pytest.approx(0.0)
     twin.run(twin.now + 60)
-    assert twin.frame.health > 0.99  # back after the restart
+    assert twin.frame.health > 0.99
 
 
 def test_health_stays_in_zero_one_under_any_load(make_twin):
