@@ -97,6 +97,26 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
     print_summary(summary, out)
 
 
+@main.command("faults")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON (for tools).")
+def faults_cmd(as_json: bool) -> None:
+    """List the fault catalog: each type, what it hits, its symptoms and its fixes."""
+    from faults.catalog import CATALOG, describe
+
+    if as_json:
+        click.echo(json.dumps([describe(t) for t in CATALOG.values()], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="fault catalog", show_lines=False)
+    for col in ("type", "category", "target", "parameters", "symptoms", "fixes"):
+        table.add_column(col, overflow="fold")
+    for t in CATALOG.values():
+        params = ", ".join(k for k in t.parameters_schema()["properties"])
+        table.add_row(t.name, t.category, t.target, params, ", ".join(t.symptoms), ", ".join(t.fixes))
+    Console(highlight=False).print(table)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print figures; the last line is one JSON object."""

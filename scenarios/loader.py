@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from faults.targets import fault_errors
 from scenarios.errors import Problem, ScenarioError
 from scenarios.schema import Scenario
 from twin.spec import reference_errors
@@ -127,7 +128,7 @@ def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = 
 
 
 def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
-    """Cross-checks between sections (load weights, deployment times)."""
+    """Cross-checks between sections (load weights, deployment times, fault targets)."""
     names = {s.name for s in scenario.topology.services}
     out = []
     for key in scenario.load.weights:
@@ -136,6 +137,7 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
     for i, dep in enumerate(scenario.deployments):
         if dep.at >= scenario.duration:
             out.append((f"deployments[{i}].at", "deployment is scheduled after the end of the run"))
+    out += fault_errors(scenario.faults, scenario.topology, scenario.duration)
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from agents.bus import Clock, InProcTransport
 from agents.team import build_team
+from faults.injector import Injector
 from scenarios.schema import Scenario
 from twin.control import ControlPlane
 from twin.eventlog import EventLog
@@ -36,6 +37,7 @@ class Run:
     log: EventLog
     health: list[float] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    faults: Injector | None = None  # the fault injector and its ground truth
 
 
 def build(scenario: Scenario, seed: int | None = None, log_path: Path | None = None) -> Run:
@@ -43,6 +45,7 @@ def build(scenario: Scenario, seed: int | None = None, log_path: Path | None = N
     log = EventLog(log_path)
     twin = Twin(scenario.topology, scenario.load, scenario.deployments, seed=seed, tick=scenario.tick, log=log)
     run = Run(scenario, seed, twin, ControlPlane(twin), log)
+    run.faults = Injector(twin, run.control, scenario.faults, seed=seed, duration=scenario.duration)
     log.emit(0.0, "run_started", scenario=scenario.name, seed=seed, services=twin.topo.n_services,
              hosts=len(twin.topo.hosts), duration=scenario.duration, tick=scenario.tick)
     return run
@@ -104,6 +107,7 @@ def summarize(r: Run, wall: float) -> dict[str, Any]:
         "log_sha256": r.log.sha256,
         "events": len(r.log.events),
         "health": {"min": round(float(h.min()), 6), "mean": round(float(h.mean()), 6), "final": round(float(h[-1]), 6)},
-        "metrics": {},
+        "faults": r.faults.ground_truth() if r.faults else [],
+        "metrics": dict(r.faults.metrics()) if r.faults else {},
         **{k: v for k, v in r.extras.items() if k.startswith("summary_")},
     }

@@ -3,6 +3,11 @@
 A scenario composes the twin's spec (topology, load, deployments) with the fault schedule
 and the agent team, each defined by the package that owns it. Unknown keys anywhere are
 errors. ``opstwin schema`` prints this model's JSON Schema for editors.
+
+The ``faults:`` section (see :mod:`faults.spec`) has ``scheduled`` faults, one mapping per
+fault (``type``, ``target``, ``at``, the type's own keys, optional ``duration``), and ``random``
+ones (``rate_per_hour``, ``types``, optional ``targets``, ``window: {start, end}``), drawn from
+the seed. A scenario without faults is valid: it measures false alarms.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from agents.spec import AgentsSpec
+from faults.spec import FaultsSpec
 from twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
 from twin.units import Duration
 
@@ -25,6 +31,7 @@ class Scenario(Strict):
     topology: TopologySpec
     load: LoadSpec = Field(default_factory=LoadSpec)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    faults: FaultsSpec = Field(default_factory=FaultsSpec, description="scheduled and seeded random faults")
     agents: AgentsSpec = Field(default_factory=AgentsSpec, description="the agent team (defaults if absent)")
 
     @property

@@ -1,0 +1,99 @@
+"""Which components a fault can hit: the checks of a scenario's `faults:` section against its
+topology (with field paths), and the candidate targets random faults are drawn from.
+
+Both work on the topology spec (names, placements, dependencies), not on a built twin, so
+a scenario is checked before anything starts, even when its topology has other problems.
+"""
+
+from __future__ import annotations
+
+from faults.catalog import CATALOG
+from faults.spec import FaultsSpec
+from twin.spec import TopologySpec
+
+
+class Names:
+    """The topology's components by kind, in file order, and who calls whom across hosts."""
+
+    def __init__(self, topology: TopologySpec) -> None:
+        self.service = [s.name for s in topology.services]
+        self.host = [h.name for h in topology.hosts]
+        self.disk = [d.name for h in topology.hosts for d in h.disks]
+        host_of = {s.name: s.host for s in topology.services}
+        self.entries = [s.name for s in topology.services if s.entry]
+        self.called = {d.service for s in topology.services for d in s.dependencies()}
+        if not self.entries:  # as the twin: services nothing calls are the entry points
+            self.entries = [s for s in self.service if s not in self.called]
+        self.busy_hosts = {s.host for s in topology.services}
+        self.busy_disks = {s.disk for s in topology.services if s.disk}
+        self.links: dict[str, set[str]] = {}
+        for s in topology.services:
+            for d in s.dependencies():
+                a, b = host_of.get(s.name), host_of.get(d.service)
+                if a and b and a != b:
+                    self.links.setdefault(a, set()).add(b)
+                    self.links.setdefault(b, set()).add(a)
+
+    def of_kind(self, kind: str) -> list[str]:
+        return {"service": self.service, "host": self.host, "disk": self.disk}[kind]
+
+    def partners(self, host: str) -> list[str]:
+        """Hosts that `host` exchanges calls with, in file order."""
+        linked = self.links.get(host, set())
+        return [h for h in self.host if h in linked]
+
+    def candidates(self, fault_type: str, allowed: list[str] | None = None) -> list[str]:
+        """Targets a random fault of this type may hit: ones where it has visible symptoms."""
+        kind = CATALOG[fault_type].target
+        names = self.of_kind(kind)
+        if fault_type == "traffic_spike":
+            names = self.entries
+        elif fault_type == "dependency_outage" and self.called:
+            names = [s for s in names if s in self.called]
+        elif fault_type == "network_partition":
+            names = [h for h in names if self.partners(h)]
+        elif kind == "host":
+            names = [h for h in names if h in self.busy_hosts]
+        elif kind == "disk":
+            names = [d for d in names if d in self.busy_disks]
+        if allowed is not None:
+            keep = set(allowed)
+            names = [n for n in names if n in keep]
+        return names
+
+
+def fault_errors(faults: FaultsSpec, topology: TopologySpec, duration: float) -> list[tuple[str, str]]:
+    """(field path, problem) for every fault entry that cannot apply to this topology and run."""
+    names = Names(topology)
+    out: list[tuple[str, str]] = []
+    for i, f in enumerate(faults.scheduled):
+        p = f"faults.scheduled[{i}]"
+        kind = CATALOG[f.type].target
+        if f.target not in set(names.of_kind(kind)):
+            out.append((f"{p}.target", f"unknown {kind} {f.target!r}; a {f.type} fault targets a {kind}"))
+        if f.at >= duration:
+            out.append((f"{p}.at", "fault is scheduled after the end of the run"))
+        if f.type == "network_partition":
+            if f.peer not in set(names.host):
+                out.append((f"{p}.peer", f"unknown host {f.peer!r}"))
+            elif f.peer == f.target:
+                out.append((f"{p}.peer", "a partition needs two different hosts"))
+            elif f.target in set(names.host) and f.peer not in names.partners(f.target):
+                out.append((f"{p}.peer", f"no service on {f.target!r} calls a service on {f.peer!r} or back: "
+                                         "the partition would cut nothing"))
+    every = set(names.service) | set(names.host) | set(names.disk)
+    for i, r in enumerate(faults.random):
+        p = f"faults.random[{i}]"
+        for j, t in enumerate(r.targets or []):
+            if t not in every:
+                out.append((f"{p}.targets[{j}]", f"unknown component {t!r} (not a service, host or disk)"))
+        if r.window.start >= duration:
+            out.append((f"{p}.window.start", "window starts after the end of the run"))
+        if r.window.end is not None and r.window.end > duration:
+            out.append((f"{p}.window.end", "window ends after the end of the run"))
+        for j, t in enumerate(r.types):
+            if not names.candidates(t, r.targets):
+                kind = CATALOG[t].target
+                out.append((f"{p}.types[{j}]", f"no allowed target for {t} (it needs a {kind}"
+                                               + (" among `targets`)" if r.targets is not None else ")")))
+    return out
