@@ -59,6 +59,7 @@ class Monitor(Agent):
         self._seen_templates: set[int] = set()
         self._train: list[np.ndarray] = []
         self._prev_restarts = np.zeros(n)
+        self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
         self._prev_disk = np.zeros(len(self.disks))
         self._disk_growth = np.zeros(len(self.disks))
         self.mean = self.std = None
@@ -102,6 +103,7 @@ class Monitor(Agent):
         return bool(self.pending)
 
     def _learn(self, f: Frame, X: np.ndarray) -> None:
+        self._track_rate(f, np.zeros(len(self.idx), dtype=bool))
         self._sum += X[:3]
         self._sq += X[:3] ** 2
         self._count += 1
@@ -134,10 +136,19 @@ class Monitor(Agent):
         z[3:] = rows[3:]
         return z.T
 
+    def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
+        rate = f.rate[self.idx]
+        alpha = min(1.0, self.twin.tick_seconds / 3600.0) if self._rate_avg.any() else 1.0
+        calm = ~spiking
+        self._rate_avg[calm] += alpha * (rate[calm] - self._rate_avg[calm])
+
     def _screen(self, f: Frame, X: np.ndarray) -> dict[str, np.ndarray]:
         err, lat, lines, mem, restarts, down = X
         m = self.mean
+        spike = f.rate[self.idx] > 2.0 * self._rate_avg + 1.0
+        self._track_rate(f, spike)
         flags = {
+            "rate_spike": spike,
             "errors": err > np.maximum(m[0] * 3, m[0] + 0.01),
             "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
             "memory": mem > 0.9,

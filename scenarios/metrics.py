@@ -1,0 +1,153 @@
+"""Metrics of one run, from its incident log and the injected faults' ground truth.
+
+Definitions (also in the README):
+
+- A fault's *blast radius*: its component, the services placed on it (host, disk; both hosts of
+  a partition), and every service that calls those, directly or not.
+- An *alert episode* starts when a component alerts while it was not alerting, and ends when
+  its alert is cleared. An episode is *true* when it starts while a fault whose blast radius
+  holds the component is active (from its start to GRACE after it ended), else *false*.
+- A fault is *detected* when a true episode on its blast radius starts while it is active;
+  time to detect (TTD) is from the fault's start to that episode.
+  Precision = true episodes / episodes; recall = detected faults / injected faults.
+- Root cause: the first diagnosis made while a fault is active whose top candidate lies in its
+  blast radius is the fault's diagnosis. AC@1: its top candidate is the fault's component;
+  AC@3: the component is among its first three candidates. Undiagnosed faults count as misses.
+- Mitigated: the fault ended through a fixing action of the team (not by expiring or by an
+  operator). Mitigation success rate = mitigated / injected; time to mitigate (TTM) = start to
+  that action's completion; MTTR = start to the first tick at or after it when health is back
+  within 0.02 of its value just before the fault.
+- TNR undos: actions the guard undid because health regressed; escalations: incidents handed to
+  a human; actions and messages per incident: team actions and agent messages / incidents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from twin.topology import Topology
+
+GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true
+
+
+def blast_radius(fault: dict[str, Any], topo: Topology) -> set[str]:
+    kind, target = fault["target_kind"], fault["target"]
+    hosts = [target] if kind == "host" else []
+    peer = (fault.get("params") or {}).get("peer")
+    if peer:
+        hosts.append(peer)
+    roots: set[str] = set()
+    if kind == "service":
+        roots.add(target)
+    for h in hosts:
+        if h in topo.hosts:
+            roots |= set(topo.services_on_host(h))
+    if kind == "disk" and target in topo.disks:
+        roots |= set(topo.services_on_disk(target))
+    radius = {target, *hosts, *roots}
+    for r in roots:
+        radius |= nx.ancestors(topo.graph, r)
+    return radius
+
+
+def _active(fault: dict[str, Any], t: float, end_of_run: float) -> bool:
+    end = fault.get("resolved_at")
+    end = end_of_run if end is None else end
+    return fault["start"] <= t <= end + GRACE
+
+
+def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: Topology, duration: float,
+            health: list[float], tick: float) -> dict[str, Any]:
+    radii = {f["id"]: blast_radius(f, topo) for f in faults}
+    alerting: set[str] = set()
+    episodes: list[tuple[float, str]] = []
+    diagnoses: list[tuple[float, list[str]]] = []
+    messages = incidents = actions = undos = escalations = 0
+    requester: dict[str, str] = {}
+    for e in events:
+        kind = e["kind"]
+        if kind == "action_started":
+            requester[e["action_id"]] = e.get("by", "")
+        if kind == "msg":
+            messages += 1
+            body = e["body"]
+            if e["type"] == "alert":
+                comp = body["component"]
+                if body["cleared"]:
+                    alerting.discard(comp)
+                elif comp not in alerting:
+                    alerting.add(comp)
+                    episodes.append((e["t"], comp))
+            elif e["type"] == "diagnosis" and body["candidates"]:
+                diagnoses.append((e["t"], [c["component"] for c in body["candidates"]]))
+        elif kind == "incident_opened":
+            incidents += 1
+        elif kind == "action_started" and e.get("by") != "operator":
+            actions += 1
+        elif kind == "tnr_violation":
+            undos += 1
+        elif kind == "escalation":
+            escalations += 1
+
+    true_eps = 0
+    for t, comp in episodes:
+        if any(comp in radii[f["id"]] and _active(f, t, duration) for f in faults):
+            true_eps += 1
+    false_eps = len(episodes) - true_eps
+
+    detected, ttd, ac1, ac3, ttm, mttr = 0, [], 0, 0, [], []
+    h = np.asarray(health) if health else np.ones(1)
+    for f in faults:
+        r = radii[f["id"]]
+        first = next((t for t, c in episodes if c in r and _active(f, t, duration)), None)
+        if first is not None:
+            detected += 1
+            ttd.append(first - f["start"])
+        diag = next((cands for t, cands in diagnoses if _active(f, t, duration) and cands[0] in r), None)
+        accepted = {f["target"], *([(f.get("params") or {}).get("peer")] if (f.get("params") or {}).get("peer") else [])}
+        if diag:
+            ac1 += diag[0] in accepted
+            ac3 += bool(accepted & set(diag[:3]))
+        if _mitigated(f, requester):
+            ttm.append(f["resolved_at"] - f["start"])
+            before = h[max(0, int(f["start"] // tick) - 1)]
+            k0 = int(np.ceil(f["resolved_at"] / tick)) - 1
+            back = np.flatnonzero(h[max(k0, 0):] >= before - 0.02)
+            if len(back):
+                mttr.append((k0 + back[0] + 1) * tick - f["start"])
+    n = len(faults)
+    precision = true_eps / len(episodes) if episodes else (1.0 if not faults else 0.0)
+    recall = detected / n if n else 1.0
+    mitigated = sum(_mitigated(f, requester) for f in faults)
+    mean = lambda xs: round(float(np.mean(xs)), 3) if xs else None  # noqa: E731
+    return {
+        "faults_injected": n,
+        "faults_resolved": mitigated,
+        "detection_precision": round(precision, 4),
+        "detection_recall": round(recall, 4),
+        "detection_f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        "alerts": len(episodes),
+        "false_alerts": false_eps,
+        "false_alerts_per_day": round(false_eps / (duration / 86400.0), 3),
+        "ttd_mean_s": mean(ttd),
+        "rca_ac1": round(ac1 / n, 4) if n else None,
+        "rca_ac3": round(ac3 / n, 4) if n else None,
+        "mitigation_success_rate": round(mitigated / n, 4) if n else None,
+        "ttm_mean_s": mean(ttm),
+        "mttr_mean_s": mean(mttr),
+        "tnr_undos": undos,
+        "escalations": escalations,
+        "incidents": incidents,
+        "actions_per_incident": round(actions / incidents, 3) if incidents else 0.0,
+        "messages_per_incident": round(messages / incidents, 3) if incidents else 0.0,
+        "messages": messages,
+    }
+
+
+def _mitigated(f: dict[str, Any], requester: dict[str, str]) -> bool:
+    """Ended by a succeeded action that an agent (not an operator) asked for."""
+    by = f.get("resolved_by")
+    return f.get("resolved_at") is not None and requester.get(by or "", "operator") != "operator"
