@@ -18,6 +18,7 @@ import numpy as np
 from agents.bus import Clock, InProcTransport
 from agents.team import build_team
 from faults.injector import Injector
+from scenarios.metrics import compute as compute_metrics
 from scenarios.schema import Scenario
 from twin.control import ControlPlane
 from twin.eventlog import EventLog
@@ -86,6 +87,11 @@ def run(
         r.log.emit(r.twin.now, "run_finished", ticks=r.twin.tick_count)
         r.log.close()
     summary = summarize(r, wall)
+    if agents:
+        summary["metrics"].update(compute_metrics(r.log.events, summary["faults"], r.twin.topo, scenario.duration,
+                                                  r.health, scenario.tick))
+        summary["messages"] = clock.messages
+        summary["rounds"] = clock.rounds
     if out_dir:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         np.savetxt(out_dir / "health.csv", np.column_stack([np.arange(1, len(r.health) + 1) * scenario.tick, r.health]),
