@@ -63,6 +63,23 @@ def _line_of(lines: dict[Path_, int], path: Path_) -> int | None:
     return lines.get(path)
 
 
+def _duplicate_keys(node: yaml.Node, path: Path_ = ()) -> list[tuple[Path_, int, int]]:
+    """(path, line, line of the first) for every mapping key given twice (YAML keeps the last)."""
+    out: list[tuple[Path_, int, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.value in first:
+                out.append(((*path, key.value), line, first[key.value]))
+            first.setdefault(key.value, line)
+            out += _duplicate_keys(value, (*path, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, (*path, i))
+    return out
+
+
 def _is_tag(part: Any) -> bool:
     """Whether a location part names a union member (``constrained-str``, ``Dependency``, ...)."""
     if not isinstance(part, str):
@@ -130,10 +147,15 @@ def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = 
 def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
     """Cross-checks between sections (load weights, deployment times, fault targets)."""
     names = {s.name for s in scenario.topology.services}
+    called = {d.service for s in scenario.topology.services for d in s.dependencies()}
+    entries = {s.name for s in scenario.topology.services if s.entry} or names - called  # as the twin decides
     out = []
     for key in scenario.load.weights:
         if key not in names:
             out.append((f"load.weights.{key}", f"unknown service {key!r}"))
+        elif key not in entries:
+            out.append((f"load.weights.{key}", f"{key!r} is not an entry service; weights share user traffic among "
+                                               f"entry services ({', '.join(sorted(entries))})"))
     for i, dep in enumerate(scenario.deployments):
         if dep.at >= scenario.duration:
             out.append((f"deployments[{i}].at", "deployment is scheduled after the end of the run"))
@@ -158,4 +180,12 @@ def load(path: str | Path) -> Scenario:
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError([Problem(file, "", f"not valid YAML: {problem}", line)]) from None
-    return parse(data, file, _lines(node) if node is not None else {})
+    problems = [Problem(file, _dotted(p), f"key given twice (first at line {first}); keep one", line)
+                for p, line, first in (_duplicate_keys(node) if node is not None else [])]
+    try:
+        scenario = parse(data, file, _lines(node) if node is not None else {})
+    except ScenarioError as exc:
+        raise ScenarioError(problems + exc.problems) from None
+    if problems:
+        raise ScenarioError(problems)
+    return scenario

@@ -187,3 +187,19 @@ def test_a_problem_reads_as_file_line_path_message():
     assert str(Problem("s.yaml", "topology.services[2].host", "unknown host 'h7'", 12)) == (
         "s.yaml:12: topology.services[2].host: unknown host 'h7'")
     assert str(Problem("s.yaml", "", "not a mapping")) == "s.yaml: (top level): not a mapping"
+
+
+def test_a_key_given_twice_is_refused_rather_than_silently_overridden(broken):
+    p = only(broken("tick: 10s", "tick: 10s\ntick: 1h"))
+    assert (p.path, p.line) == ("tick", 5)
+    assert "given twice" in p.message and "line 4" in p.message
+
+
+def test_a_nested_key_given_twice_is_refused(broken):
+    p = only(broken("{name: db, host: h2}", "{name: db, host: h2, host: h1}"))
+    assert (p.path, p.line) == ("topology.services[2].host", 12)
+
+
+def test_weights_for_a_service_that_takes_no_user_traffic_are_refused(broken):
+    p = only(broken("  rps: 80", "  rps: 80\n  weights: {web: 1, api: 2}"))
+    assert p.path == "load.weights.api" and "entry" in p.message
