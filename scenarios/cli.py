@@ -31,7 +31,10 @@ def scenario_files(paths: tuple[str, ...]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted([*p.glob("*.yaml"), *p.glob("*/*.yaml")])
+            found = sorted([*p.glob("*.yaml"), *p.glob("*/*.yaml")])
+            if not found:
+                fail(f"no scenario files (*.yaml) in {p}")
+            files += found
         else:
             files.append(p)
     return files

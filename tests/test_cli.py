@@ -161,3 +161,10 @@ def test_run_with_nothing_on_a_terminal(small_scenario, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "small (seed 3)" in proc.stdout and "\x1b" not in proc.stdout + proc.stderr
     assert proc.stderr == ""
+
+
+def test_validate_on_a_folder_without_scenarios_is_an_error(cli):
+    (cli.folder / "empty").mkdir()
+    result = cli("validate", cli.folder / "empty")
+    assert result.exit_code == 2
+    assert "no scenario files" in result.stderr and "empty" in result.stderr
