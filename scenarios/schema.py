@@ -12,6 +12,8 @@ the seed. A scenario without faults is valid: it measures false alarms.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field
 
 from agents.spec import AgentsSpec
@@ -36,7 +38,8 @@ class Scenario(Strict):
 
     @property
     def ticks(self) -> int:
-        return int(round(self.duration / self.tick))
+        """Ticks a run takes: enough to cover the duration (as `Twin.run` counts them)."""
+        return max(1, math.ceil(self.duration / self.tick - 1e-9))
 
 
 def json_schema() -> dict:

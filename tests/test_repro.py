@@ -90,3 +90,15 @@ def test_a_synthetic_topology_is_drawn_from_the_scenario_seed(cli):
     c = load(cli.write("c.yaml", text.format(seed=2)))
     assert len(a.topology.services) == 30 and a.topology.generate is None  # expanded on load
     assert a.topology == b.topology and a.topology != c.topology
+
+
+@pytest.mark.parametrize("duration, ticks", [("10m", 60), ("25s", 3), ("5s", 1), ("1.1s", 11)])
+def test_a_run_covers_the_whole_duration_even_between_ticks(small_scenario, duration, ticks):
+    text = small_scenario.read_text().replace("duration: 10m", f"duration: {duration}")
+    if duration == "1.1s":
+        text = text.replace("tick: 10s", "tick: 100ms")
+    small_scenario.write_text(text)
+    scenario = load(small_scenario)
+    summary = run(scenario)
+    assert scenario.ticks == ticks == summary["ticks"]
+    assert summary["sim_seconds"] >= scenario.duration - 1e-9
