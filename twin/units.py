@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -64,7 +65,10 @@ def format_duration(seconds: float) -> str:
     for unit, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= factor and float(seconds / factor).is_integer():
             return f"{int(seconds // factor)}{unit}"
-    return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + "ms"  # positional: no exponent, no rounding to 6 digits
+    ms = float(f"{seconds * 1000:.6f}")
+    if ms * 1e-3 == seconds:  # milliseconds say it exactly
+        return f"{ms:.6f}".rstrip("0").rstrip(".") + "ms"
+    return format(Decimal(repr(float(seconds))), "f") + "s"  # every digit, positional: parses back exactly
 
 
 Duration = Annotated[
