@@ -1,7 +1,8 @@
 """The injector: puts a scenario's faults into a running twin and keeps their ground truth.
 
-At construction it draws the random faults (Poisson arrivals in each window, type and
-target uniform over the allowed ones) from ``twin.rng.generator(seed, "faults")``, merges
+At construction it draws the random faults (a Poisson process in each window, type and
+target uniform over the allowed ones; entry k of ``random`` draws from
+``twin.rng.generator(seed, "faults", "random[k]")``), merges
 them with the scheduled ones by time, and starts one SimPy process that injects each at
 its time. Fault ids are ``f1, f2, ...`` in injection order.
 
@@ -38,7 +39,6 @@ class Injector:
         self.seed = twin.seed if seed is None else seed
         self.duration = duration
         self.faults: list[Fault] = []
-        self.rng = generator(self.seed, "faults")
         order = [(f.at, k, f) for k, f in enumerate(self.spec.scheduled)]
         drawn = self.draw_random(self.spec.random)
         order += [(f.at, len(order) + k, f) for k, f in enumerate(drawn)]
@@ -51,26 +51,29 @@ class Injector:
 
     # ---------------------------------------------------------- planning
     def draw_random(self, specs: list[RandomFaultSpec]) -> list[FaultBase]:
-        """The random faults of `specs`, drawn from this injector's generator, in time order per spec."""
+        """The random faults of `specs`, drawn from the seed, in time order per entry."""
         names = Names(self.twin.topo.spec)
         out: list[FaultBase] = []
-        for r in specs:
+        for k, r in enumerate(specs):
+            rng = generator(self.seed, "faults", f"random[{k}]")  # one stream per entry: entries stay independent
             start = r.window.start
             end = r.window.end if r.window.end is not None else (self.duration or start + 86400.0)
-            if end <= start:
-                continue
-            n = int(self.rng.poisson(r.rate_per_hour * (end - start) / 3600.0))
-            times = sorted(float(round(t)) for t in self.rng.uniform(start, end, n))
+            times, t = [], start
+            while True:  # a Poisson process: exponential gaps at `rate_per_hour`
+                t += float(rng.exponential(3600.0 / r.rate_per_hour))
+                if t >= end:
+                    break
+                times.append(float(round(t)))
             for t in times:
                 kinds = [k for k in r.types if names.candidates(k, r.targets)]
                 if not kinds:
                     break
-                kind = kinds[int(self.rng.integers(len(kinds)))]
+                kind = kinds[int(rng.integers(len(kinds)))]
                 pool = names.candidates(kind, r.targets)
-                entry: dict[str, Any] = {"type": kind, "target": pool[int(self.rng.integers(len(pool)))], "at": t}
+                entry: dict[str, Any] = {"type": kind, "target": pool[int(rng.integers(len(pool)))], "at": t}
                 if kind == "network_partition":
                     peers = names.partners(entry["target"])
-                    entry["peer"] = peers[int(self.rng.integers(len(peers)))]
+                    entry["peer"] = peers[int(rng.integers(len(peers)))]
                 if r.duration is not None:
                     entry["duration"] = r.duration
                 out.append(parse_fault(entry))
