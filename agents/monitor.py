@@ -4,10 +4,15 @@ It runs where the telemetry is made (the twin's process) and is fed every frame;
 alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
 
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
-   memory, restarts, replicas down, error-log volume against a Poisson bound, and log
-   templates never seen in warm-up; per disk: usage, time to full, IO errors;
+   memory, restarts, replicas down, error-log volume against a Poisson bound, request rate
+   against its hourly average, and log templates never seen in warm-up; per disk: usage,
+   time to full, IO errors;
 2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
-   fitted on warm-up feature vectors, scores only the services the screen flagged.
+   fitted on warm-up feature vectors normalized per service, scores only the services the
+   screen flagged, and decides the borderline ones; symptoms no healthy service shows
+   (replicas down, restarts, p99 over SLO, errors over 5%) need no second opinion. (Tree
+   ensembles isolate a point far outside the training range no faster than one at its
+   edge, so a learned model alone under-reports gross failures.)
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
@@ -109,32 +114,20 @@ class Monitor(Agent):
         self._count += 1
         self._seen_templates.update(int(t) for t in np.unique(f.log_template))
         if f.tick > 2:  # rows for the learned model: a seeded sample of services per tick
-            take = self.rng.choice(len(self.idx), size=min(len(self.idx), 64), replace=False)
-            self._train.append(X[:, np.sort(take)])
+            take = np.sort(self.rng.choice(len(self.idx), size=min(len(self.idx), 64), replace=False))
+            self._train.append((X[:, take], take))
         self._prev_disk = f.disk_used[self.disks].copy()
 
     def _fit(self) -> None:
         c = max(self._count, 1)
         self.mean = self._sum / c
         self.std = np.sqrt(np.maximum(self._sq / c - self.mean**2, 0.0))
-        rows = np.concatenate(self._train, axis=1) if self._train else np.zeros((6, 1))
-        # sample means for these rows: normalize with the pooled baseline of the columns sampled
-        Z = self._normalized_pooled(rows)
+        Z = np.concatenate([self._normalized(x, cols) for x, cols in self._train]) if self._train else np.zeros((1, 6))
         if len(Z) > MAX_TRAIN_ROWS:
             Z = Z[np.sort(self.rng.choice(len(Z), MAX_TRAIN_ROWS, replace=False))]
         self.detector.fit(Z)
         self._train = []
         self.fitted = True
-
-    def _normalized_pooled(self, rows: np.ndarray) -> np.ndarray:
-        mean = self.mean.mean(axis=1, keepdims=True)
-        std = self.std.mean(axis=1, keepdims=True)
-        z = np.empty_like(rows)
-        z[0] = (rows[0] - mean[0]) / (std[0] + 0.002)
-        z[1] = rows[1] / np.maximum(mean[1], 1e-3)
-        z[2] = (rows[2] - mean[2]) / np.sqrt(mean[2] + 1.0)
-        z[3:] = rows[3:]
-        return z.T
 
     def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
         rate = f.rate[self.idx]
@@ -156,6 +149,8 @@ class Monitor(Agent):
             "down": down > 0,
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
         }
+        # symptoms no healthy service shows, whatever its baseline: no second opinion needed
+        self._sure = (down > 0) | (restarts > 0) | (lat > 1.0) | (err > np.maximum(0.05, m[0] * 10))
         return flags
 
     def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
@@ -166,6 +161,7 @@ class Monitor(Agent):
         confirmed = np.zeros(len(self.idx), dtype=bool)
         if len(candidates):
             confirmed[candidates] = self.detector.anomalous(self._normalized(X[:, candidates], candidates))
+            confirmed |= self._sure
         # components whose state may change: flagged now, or tracked
         touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
         novel = self._novel_templates(f)

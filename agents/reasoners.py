@@ -84,6 +84,17 @@ class RulesReasoner:
         groups: list[RootGroup] = []
         explained: set[str] = set()
 
+        # 0. traffic surges: they flow downstream, so blame the most upstream surging service
+        surging = {c for c, a in services.items() if "rate_spike" in a.symptoms}
+        for root in sorted(c for c in surging if not any(p in surging for p in self.topo.dependents(c))):
+            cands = self._candidate(root, "service", self._evidence([services[root]]), 1.0, exclude)
+            if cands:
+                downstream = {d for d in nx.descendants(self.topo.graph, root) if d in services}
+                covers = {root} | downstream | self._upstream([root], services)
+                groups.append(RootGroup(cands[:3], covers, sorted(self._evidence([services[root]]))))
+                explained |= covers
+        services = {c: a for c, a in services.items() if c not in explained}
+
         # 1. disks, with the services writing to them
         for disk in sorted(set(disks) | self._disks_named_by_services(services)):
             members = sorted(s for s in self.disk_services.get(disk, ()) if s in services

@@ -3,7 +3,8 @@
 Definitions (also in the README):
 
 - A fault's *blast radius*: its component, the services placed on it (host, disk; both hosts of
-  a partition), and every service that calls those, directly or not.
+  a partition), and every service that calls those, directly or not (for a traffic spike, also
+  every service they call: the surge flows downstream).
 - An *alert episode* starts when a component alerts while it was not alerting, and ends when
   its alert is cleared. An episode is *true* when it starts while a fault whose blast radius
   holds the component is active (from its start to GRACE after it ended), else *false*.
@@ -30,6 +31,7 @@ import numpy as np
 
 from twin.topology import Topology
 
+DOWNSTREAM = {"traffic_spike"}  # faults whose load flows on to the dependencies too
 GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true
 
 
@@ -50,6 +52,8 @@ def blast_radius(fault: dict[str, Any], topo: Topology) -> set[str]:
     radius = {target, *hosts, *roots}
     for r in roots:
         radius |= nx.ancestors(topo.graph, r)
+        if fault["type"] in DOWNSTREAM:
+            radius |= nx.descendants(topo.graph, r)
     return radius
 
 
