@@ -112,12 +112,16 @@ def faults_cmd(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title="fault catalog", show_lines=False)
-    for col in ("type", "category", "target", "parameters", "symptoms", "fixes"):
-        table.add_column(col, overflow="fold")
+    table.add_column("type", no_wrap=True)
+    for col in ("category", "target", "parameters", "symptoms", "fixes"):
+        table.add_column(col)
     for t in CATALOG.values():
         params = ", ".join(k for k in t.parameters_schema()["properties"])
         table.add_row(t.name, t.category, t.target, params, ", ".join(t.symptoms), ", ".join(t.fixes))
-    Console(highlight=False).print(table)
+    out = Console(highlight=False)
+    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
+        out.width = 160
+    out.print(table)
 
 
 @main.group()
