@@ -29,7 +29,7 @@ class Alert(Body):
     """A monitor's finding: a component behaves unlike its baseline."""
 
     component: str
-    kind: Literal["service", "disk"]
+    kind: Literal["service", "disk", "host"]
     symptoms: list[str]  # e.g. errors, latency, memory, restarts, down, log:disk_full, disk_usage
     severity: float = Field(ge=0)
     values: dict[str, float] = Field(default_factory=dict)

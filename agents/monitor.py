@@ -6,7 +6,8 @@ alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
    memory, restarts, replicas down, error-log volume against a Poisson bound, request rate
    against its hourly average, and log templates never seen in warm-up; per disk: usage,
-   time to full, IO errors;
+   time to full, IO errors; per host: CPU demand over capacity and network round trip
+   against its baseline (what a node exporter reports);
 2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
    fitted on warm-up feature vectors normalized per service, scores only the services the
    screen flagged, and decides the borderline ones; symptoms no healthy service shows
@@ -16,7 +17,8 @@ alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
-``log:<template>``, ``disk_usage``, ``disk_filling``, ``io_errors``) with their values.
+``log:<template>``, ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
+``host_cpu``, ``host_net_latency``) with their values.
 """
 
 from __future__ import annotations
@@ -49,10 +51,13 @@ class _Track:
 class Monitor(Agent):
     role = "monitor"
 
-    def __init__(self, name: str, seed: int, twin: Twin, services: np.ndarray, disks: np.ndarray,
+    def __init__(self, name: str, seed: int, twin: Twin, services: np.ndarray, disks: np.ndarray, hosts: np.ndarray,
                  spec: MonitorSpec, warmup: float, diagnoser: str = "diagnoser") -> None:
         super().__init__(name, seed)
         self.twin, self.idx, self.disks, self.spec = twin, np.asarray(services), np.asarray(disks), spec
+        self.hosts = np.asarray(hosts)
+        self._rtt_sum = np.zeros(len(self.hosts))
+        self._rtt_base = np.full(len(self.hosts), 1e-3)
         self.warmup_ticks = max(3, int(round(warmup / twin.tick_seconds)))
         self.diagnoser = diagnoser
         self.detector = make_detector(spec.detector, int(self.rng.integers(2**31)))
@@ -105,6 +110,7 @@ class Monitor(Agent):
         flags = self._screen(f, X)
         self._update_services(f, X, flags)
         self._update_disks(f)
+        self._update_hosts(f)
         return bool(self.pending)
 
     def _learn(self, f: Frame, X: np.ndarray) -> None:
@@ -117,6 +123,8 @@ class Monitor(Agent):
             take = np.sort(self.rng.choice(len(self.idx), size=min(len(self.idx), 64), replace=False))
             self._train.append((X[:, take], take))
         self._prev_disk = f.disk_used[self.disks].copy()
+        self._rtt_sum += f.host_rtt[self.hosts]
+        self._rtt_base = self._rtt_sum / self._count
 
     def _fit(self) -> None:
         c = max(self._count, 1)
@@ -226,34 +234,55 @@ class Monitor(Agent):
         self._disk_growth = 0.8 * self._disk_growth + 0.2 * growth  # smoothed, per second
         eta = np.divide(1.0 - used, self._disk_growth, out=np.full(len(used), np.inf), where=self._disk_growth > 0)
         io = f.disk_io_errors[self.disks]
-        full, filling, failing = used > 0.9, (used > 0.5) & (eta < 4 * 3600), io > 0
-        touched = set(np.flatnonzero(full | filling | failing).tolist())
-        touched |= {int(np.searchsorted(self.disks, key[1])) for key in self.tracks if key[0] == "disk"}
-        for k in sorted(touched):
+        topo = self.twin.topo
+
+        def describe(k: int) -> tuple[str, str | None, float, dict[str, float]]:
             d = int(self.disks[k])
-            symptoms = [s for s, hit in (("disk_usage", full[k]), ("disk_filling", filling[k]), ("io_errors", failing[k]))
-                        if hit]
-            track = self.tracks.setdefault(("disk", int(d)), _Track())
-            if symptoms:
-                track.flagged += 1
-                track.normal = 0
-            else:
-                track.normal += 1
-                track.flagged = 0
-            name = self.twin.topo.disks[d]
-            host = self.twin.topo.hosts[self.twin.topo.disk_host[d]]
             values = {"used": round(float(used[k]), 4), "hours_to_full": round(float(min(eta[k], 1e6)) / 3600, 3),
                       "io_errors": float(io[k])}
+            return topo.disks[d], topo.hosts[topo.disk_host[d]], float(used[k]), values
+
+        self._update_components("disk", self.disks, {"disk_usage": used > 0.9, "disk_filling": (used > 0.5) & (eta < 4 * 3600),
+                                                     "io_errors": io > 0}, describe)
+
+    def _update_hosts(self, f: Frame) -> None:
+        if not len(self.hosts):
+            return
+        rtt, cpu = f.host_rtt[self.hosts], f.host_cpu[self.hosts]
+
+        def describe(k: int) -> tuple[str, str | None, float, dict[str, float]]:
+            values = {"rtt_ms": round(float(rtt[k]) * 1000, 3), "cpu": round(float(cpu[k]), 4)}
+            return self.twin.topo.hosts[int(self.hosts[k])], None, float(max(cpu[k], rtt[k] / self._rtt_base[k])), values
+
+        self._update_components("host", self.hosts, {"host_net_latency": rtt > 5 * self._rtt_base + 0.005,
+                                                     "host_cpu": cpu > 1.0}, describe)
+
+    def _update_components(self, kind: str, ids: np.ndarray, flags: dict[str, np.ndarray], describe) -> None:
+        """Alert/clear disks or hosts: `flags` per symptom over `ids`; only flagged or tracked ones are visited."""
+        any_flag = np.zeros(len(ids), dtype=bool)
+        for v in flags.values():
+            any_flag |= v
+        touched = set(np.flatnonzero(any_flag).tolist())
+        touched |= {int(np.searchsorted(ids, key[1])) for key in self.tracks if key[0] == kind}
+        for k in sorted(touched):
+            symptoms = [name for name, v in flags.items() if v[k]]
+            key = (kind, int(ids[k]))
+            track = self.tracks.setdefault(key, _Track())
+            if symptoms:
+                track.flagged, track.normal = track.flagged + 1, 0
+            else:
+                track.flagged, track.normal = 0, track.normal + 1
+            name, host, severity, values = describe(k)
             if not track.alerting and track.flagged >= self.spec.persistence:
                 track.alerting, track.sent = True, tuple(symptoms)
-                self.pending.append(Alert(component=name, kind="disk", symptoms=symptoms, severity=float(used[k]),
+                self.pending.append(Alert(component=name, kind=kind, symptoms=symptoms, severity=severity,
                                           values=values, host=host))
             elif track.alerting and track.normal >= self.spec.clear_after:
                 track.alerting = False
-                self.pending.append(Alert(component=name, kind="disk", symptoms=[], severity=0.0, values=values,
+                self.pending.append(Alert(component=name, kind=kind, symptoms=[], severity=0.0, values=values,
                                           host=host, cleared=True))
             if not track.alerting and not symptoms and track.normal >= self.spec.clear_after:
-                del self.tracks[("disk", int(d))]
+                del self.tracks[key]
 
     # ---------------------------------------------------------------- step
     def step(self, ctx: Context, inbox: list[Message]) -> None:

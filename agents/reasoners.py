@@ -81,6 +81,7 @@ class RulesReasoner:
     def localize(self, anomalies: dict[str, Alert], exclude: set[tuple[str, str]] = frozenset()) -> list[RootGroup]:
         services = {c: a for c, a in anomalies.items() if a.kind == "service"}
         disks = {c: a for c, a in anomalies.items() if a.kind == "disk"}
+        hosts = {c: a for c, a in anomalies.items() if a.kind == "host"}
         groups: list[RootGroup] = []
         explained: set[str] = set()
 
@@ -110,14 +111,14 @@ class RulesReasoner:
         for host in self.topo.hosts:
             on_host = self.host_services[host]
             failing = sorted(s for s in on_host if s in services and s not in explained)
-            if not failing:
+            if not failing and host not in hosts:
                 continue
-            ev = self._evidence([services[s] for s in failing])
+            ev = self._evidence([*([hosts[host]] if host in hosts else []), *(services[s] for s in failing)])
             if len(failing) >= 2 and len(failing) >= 0.6 * len(on_host) and self._independent(failing, services):
                 ev.add("host_wide")
             host_cands = self._candidate(host, "host", ev, 1.0, exclude)
-            if host_cands and (ev & {"log:host_unreachable", "log:cpu_throttled", "log:connection_timeout"}
-                               or "host_wide" in ev):
+            if host_cands and (ev & {"log:host_unreachable", "log:cpu_throttled", "log:connection_timeout",
+                                     "host_cpu", "host_net_latency"} or "host_wide" in ev):
                 covers = {host, *failing} | self._upstream(failing, services)
                 groups.append(RootGroup(host_cands, covers, sorted(ev)))
                 explained |= covers

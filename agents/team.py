@@ -68,9 +68,10 @@ def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> l
 def build_team(spec: AgentsSpec, twin: Twin, control: ControlPlane, seed: int) -> Team:
     n = twin.topo.n_services
     shards = min(spec.monitor.shards, n)
-    disks = np.arange(len(twin.topo.disks))
+    disks, hosts = np.arange(len(twin.topo.disks)), np.arange(len(twin.topo.hosts))
     monitors = [
-        Monitor(f"monitor-{k}", seed, twin, np.arange(k, n, shards), disks[k::shards], spec.monitor, spec.warmup)
+        Monitor(f"monitor-{k}", seed, twin, np.arange(k, n, shards), disks[k::shards], hosts[k::shards], spec.monitor,
+                spec.warmup)
         for k in range(shards)
     ]
     endpoint = ControlAgent("control", seed, control)

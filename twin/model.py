@@ -36,7 +36,8 @@ from twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
 from twin.topology import Topology
 
 RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
-TIMEOUT_SECONDS = 30.0  # latency is capped here: callers give up
+TIMEOUT_SECONDS = 30.0
+BASE_RTT = 0.0005  # seconds, host round trip on a healthy network  # latency is capped here: callers give up
 LOG_LINES_PER_ERROR = 0.05  # one ERROR line per 20 failed requests
 SLOW_LINES_PER_REQUEST = 0.002  # WARN lines per request when p99 misses the SLO
 T = TEMPLATE_ID
@@ -82,6 +83,8 @@ class Frame:
     up: np.ndarray  # bool
     disk_used: np.ndarray  # share of each disk in use
     disk_io_errors: np.ndarray  # IO errors this tick, per disk
+    host_cpu: np.ndarray  # CPU demand over capacity, per host (a noisy neighbour included)
+    host_rtt: np.ndarray  # seconds, round trip to each host as a node exporter would probe it
     log_service: np.ndarray  # WARN/ERROR log counts as (service, template, count) triples
     log_template: np.ndarray
     log_count: np.ndarray
@@ -322,7 +325,9 @@ class Twin:
             cpu=cpu, memory=mem_per / self.mem_limit, restarts=np.floor(self.restarts), up=up,
             disk_used=np.divide(self.disk_used_bytes, self.disk_size, out=np.zeros_like(self.disk_size),
                                 where=self.disk_size > 0),
-            disk_io_errors=disk_io, log_service=where[keep], log_template=log_tpl[where][keep],
+            disk_io_errors=disk_io, host_cpu=demand / self.host_cpu,
+            host_rtt=BASE_RTT * (1 + 0.1 * self.rng.random(len(topo.hosts))) + self.host_net_lat,
+            log_service=where[keep], log_template=log_tpl[where][keep],
             log_count=counts[keep],
         )
 

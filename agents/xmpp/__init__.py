@@ -1,0 +1,12 @@
+"""The SPADE/XMPP transport: the same agent logic as SPADE agents exchanging real XMPP messages.
+
+Only this package imports spade (DESIGN.md). Pieces:
+
+- :mod:`agents.xmpp.server`: the embedded XMPP server (pyjabber) in a child process, on
+  loopback and free ports, with the workarounds for its known bugs; ``opstwin xmpp``.
+- :mod:`agents.xmpp.wrapper`: the SPADE agent that hosts one logic object and runs its rounds.
+- :mod:`agents.xmpp.transport`: :class:`SpadeTransport`, the clock side of the superstep
+  protocol (round start with expected counts, round done with the report).
+- :mod:`agents.xmpp.worker`: an agents process (``--processes N`` and ``opstwin agents``).
+- :mod:`agents.xmpp.prosody`: a throwaway Prosody on loopback for tests and CI.
+"""
