@@ -124,6 +124,50 @@ def faults_cmd(as_json: bool) -> None:
     out.print(table)
 
 
+@main.command("eval")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Run seeds 1..N.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Local worker processes.")
+@click.option("--transport", default="inproc", show_default=True,
+              help="Agent transport passed to the runner: inproc, or spade once runner.run takes a transport.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--variant", "variants", multiple=True, metavar="NAME=KEY.PATH=VALUE",
+              help="A team configuration to compare with `baseline` (repeatable; same NAME accumulates), "
+                   "e.g. thr=agents.monitor.detector=threshold.")
+@click.option("--check", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
+              help="Regression gate: exit 1 naming each metric worse than this baseline beyond tolerance.")
+@click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]VALUE",
+              help="Gate tolerance for one metric, or VALUE for all (repeatable; see scenarios/gate.py).")
+@click.option("--write-baseline", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
+              help="Write the baseline variant's means to this file (for --check).")
+@click.option("--dask", default=None, metavar="ADDRESS", help="Run on this Dask scheduler instead of local processes.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out: Path, variants: tuple[str, ...],
+             check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None, dask: str | None,
+             quiet: bool) -> None:
+    """Run scenario PATHS (files or folders) for seeds 1..N; write results, report.md and plots to --out."""
+    import shlex
+
+    from scenarios.evaluate import EvalError, run_eval
+    from scenarios.gate import GateError
+    from scenarios.overrides import OverrideError, parse_variants
+
+    command = shlex.join(["opstwin", "eval", *paths, "--seeds", str(seeds), *sum((["--variant", v] for v in variants),
+                         []), *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
+    try:
+        parsed = parse_variants(variants)
+        code = run_eval(scenario_files(paths), seeds=seeds, out=out, variants=parsed, jobs=jobs, transport=transport,
+                        dask=dask, check=check, tolerances=tolerances, write_baseline=write_baseline, command=command,
+                        say=lambda s: click.echo(s, err=True), progress=not quiet)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+    except (EvalError, OverrideError, GateError) as exc:
+        fail(str(exc))
+    sys.exit(code)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print figures; the last line is one JSON object."""
