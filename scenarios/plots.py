@@ -33,35 +33,62 @@ def _faults(records: list[dict[str, Any]], variant: str, field: str) -> list[flo
             for f in r.get("faults", []) if f.get(field) is not None]
 
 
-def timeline(record: dict[str, Any], path: Path) -> Path:
-    """Health of one run with every fault's milestones."""
+def _marks(ax, f: dict[str, Any], scale: float, seen: set[str]) -> None:
+    for key, label, colour, style in MARKS:
+        x = f.get(key)
+        if x is None:
+            continue
+        ax.axvline(x / scale, color=colour, ls=style, lw=1.4, label=None if label in seen else label)
+        seen.add(label)
+
+
+def timeline(record: dict[str, Any], path: Path, max_zooms: int = 6) -> Path:
+    """Health of one run with every fault's milestones: the whole run on top, and below, one
+    panel per fault (the first `max_zooms`) zoomed on it, where the marks are minutes apart."""
     tl = record["timeline"]
-    t = np.asarray(tl["t"]) / 3600.0
+    t = np.asarray(tl["t"])
     h = np.asarray(tl["health"])
-    fig, ax = plt.subplots(figsize=(11, 4.2), dpi=110)
-    ax.plot(t, h, color="black", lw=1.0, label="health H(s)")
-    end = t[-1] if len(t) else 1.0
+    faults = record.get("faults", [])
+    zooms = faults[:max_zooms]
+    fig = plt.figure(figsize=(12, 4.0 + (2.6 if zooms else 0.0)), dpi=110)
+    grid = fig.add_gridspec(2 if zooms else 1, max(1, len(zooms)), height_ratios=[1.3, 1.0] if zooms else [1.0])
+    ax = fig.add_subplot(grid[0, :])
+    ax.plot(t / 3600.0, h, color="black", lw=1.0, label="health H(s)")
+    end = float(t[-1]) if len(t) else 3600.0
     seen: set[str] = set()
-    for f in record.get("faults", []):
-        start = f["start"] / 3600.0
-        stop = (f.get("resolved_at") if f.get("resolved_at") is not None else end * 3600.0) / 3600.0
-        ax.axvspan(start, stop, color="tab:red", alpha=0.08, lw=0)
-        for key, label, colour, style in MARKS:
-            x = f.get(key)
-            if x is None:
-                continue
-            ax.axvline(x / 3600.0, color=colour, ls=style, lw=1.3, label=None if label in seen else label)
-            seen.add(label)
-        ax.annotate(f"{f['id']} {f['type']}\n{f['target']}", (start, 1.0), xytext=(3, -2), textcoords="offset points",
-                    fontsize=7, va="top", color="tab:red", rotation=0)
+    for f in faults:
+        stop = f.get("resolved_at") if f.get("resolved_at") is not None else end
+        ax.axvspan(f["start"] / 3600.0, stop / 3600.0, color="tab:red", alpha=0.10, lw=0)
+        _marks(ax, f, 3600.0, seen)
+        ax.annotate(f["id"], (f["start"] / 3600.0, 1.0), xytext=(2, -2), textcoords="offset points", fontsize=8,
+                    va="top", color="tab:red")
     lo = float(np.nanmin(h)) if len(h) else 0.0
-    ax.set_ylim(max(0.0, min(lo - 0.05, 0.9)), 1.02)
-    ax.set_xlim(0, end)
+    ax.set_ylim(max(0.0, lo - 0.1 * (1.0 - lo) - 0.005), 1.0 + 0.05 * (1.0 - lo) + 0.002)
+    ax.set_xlim(0, end / 3600.0)
     ax.set_xlabel("simulated time (h)")
     ax.set_ylabel("health H(s)")
-    ax.set_title(f"{record['scenario']}, seed {record['seed']} ({record['variant']}): health and incident milestones")
+    n = len(faults)
+    ax.set_title(f"{record['scenario']}, seed {record['seed']} ({record['variant']}): health, {n} fault(s) "
+                 "(shaded while active)" + (f"; zoom on the first {len(zooms)}" if n > len(zooms) else ""))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8, ncol=3, framealpha=0.9)
+    ax.legend(loc="lower left", fontsize=8, ncol=6, framealpha=0.9)
+    for i, f in enumerate(zooms):
+        z = fig.add_subplot(grid[1, i])
+        last = max([f.get(k) or f["start"] for k, *_ in MARKS] + [f.get("resolved_at") or f["start"]])
+        a, b = f["start"] - 300.0, last + 600.0
+        sel = (t >= a) & (t <= b)
+        z.plot((t[sel] - f["start"]) / 60.0, h[sel], color="black", lw=1.0)
+        shifted = {k: (None if f.get(k) is None else f[k] - f["start"]) for k, *_ in MARKS}
+        _marks(z, shifted, 60.0, seen)
+        if sel.any():  # at least 0.01 of H tall, so flat health reads as flat
+            lo_z, hi_z = float(h[sel].min()), float(h[sel].max())
+            pad = max(0.0, 0.01 - (hi_z - lo_z)) / 2 + 0.1 * (hi_z - lo_z)
+            z.set_ylim(lo_z - pad, min(hi_z + pad, 1.0 + pad))
+        z.ticklabel_format(axis="y", useOffset=False)
+        z.set_title(f"{f['id']} {f['type']}\non {f['target']}", fontsize=8)
+        z.set_xlabel("min after fault start", fontsize=8)
+        z.tick_params(labelsize=7)
+        z.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -78,8 +105,8 @@ def ttm_by_variant(records: list[dict[str, Any]], variants: list[str], path: Pat
         if len(d):
             ax.boxplot([d], positions=[i], widths=0.5, showfliers=False, medianprops={"color": "black"})
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=12, alpha=0.6, color=COLOURS[(i - 1) % len(COLOURS)])
-        ax.annotate(f"{len(d)}/{total} mitigated", (i, 0), xytext=(0, -28), textcoords="offset points",
-                    ha="center", fontsize=8, annotation_clip=False)
+        ax.annotate(f"{len(d)}/{total} mitigated", (i, 0), xycoords=("data", "axes fraction"), xytext=(0, -28),
+                    textcoords="offset points", ha="center", fontsize=8, annotation_clip=False)
     ax.set_xticks(range(1, len(variants) + 1), variants)
     ax.set_xlim(0.4, len(variants) + 0.6)
     ax.set_ylabel("time to mitigate (min)")
@@ -99,16 +126,18 @@ def detection_delay(records: list[dict[str, Any]], variants: list[str], path: Pa
     data = {v: np.asarray(_faults(records, v, "ttd_s")) / 60.0 for v in variants}
     allv = np.concatenate([d for d in data.values() if len(d)]) if any(len(d) for d in data.values()) else np.zeros(0)
     bins = np.histogram_bin_edges(allv, bins=min(30, max(5, len(allv) // 2))) if len(allv) else 10
-    for i, v in enumerate(variants):
+    labels = []
+    for v in variants:
         d = data[v]
         total = sum(len(r.get("faults", [])) for r in records if r["variant"] == v and r.get("status") == "ok")
-        missed = total - len(d)
-        label = f"{v}: {len(d)} detected, {missed} missed" + (f", median {np.median(d):.1f} min" if len(d) else "")
-        if len(d):
-            ax.hist(d, bins=bins, histtype="stepfilled" if len(variants) == 1 else "step", lw=1.6, alpha=0.8,
-                    color=COLOURS[i % len(COLOURS)], label=label)
-        else:
-            ax.plot([], [], color=COLOURS[i % len(COLOURS)], label=label)
+        labels.append(f"{v}: {len(d)} detected, {total - len(d)} missed"
+                      + (f", median {np.median(d):.1f} min" if len(d) else ""))
+    colours = [COLOURS[i % len(COLOURS)] for i in range(len(variants))]
+    if len(allv):
+        ax.hist([data[v] for v in variants], bins=bins, color=colours, label=labels, histtype="bar", rwidth=0.9)
+    else:
+        for c, label in zip(colours, labels):
+            ax.plot([], [], color=c, label=label)
     ax.set_xlabel("time to detect (min)")
     ax.set_ylabel("faults")
     ax.set_title("Detection delay per fault")
