@@ -9,6 +9,7 @@ kept in insertion order, so the combination is deterministic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,6 +31,7 @@ class Effects:
         self._contrib: dict[tuple[str, int], dict[str, float]] = {}
         self._owned: dict[str, set[tuple[str, int]]] = {}
         self._count: dict[str, int] = {}
+        self._keys: dict[str, set[int]] = {}  # per field: the elements with a contribution
 
     def register(self, field: str, array: np.ndarray, op: str, identity: float) -> None:
         if op not in ("mul", "add", "max"):
@@ -77,11 +79,15 @@ class Effects:
         mod = self._mods[field]
         values = list(self._contrib.get(key, {}).values())
         combine: Callable[[list[float]], float] = {
-            "mul": lambda v: float(np.prod(v)) if v else mod.identity,
+            "mul": lambda v: float(math.prod(v)) if v else mod.identity,
             "add": lambda v: float(sum(v)) + mod.identity,
             "max": lambda v: max([mod.identity, *v]),
         }[mod.op]
         mod.array.flat[index] = mod.identity if not values else combine(values)
+        keys = self._keys.setdefault(field, set())
         if not values:
             self._contrib.pop(key, None)
-        self._count[field] = sum(1 for f, _ in self._contrib if f == field)
+            keys.discard(index)
+        else:
+            keys.add(index)
+        self._count[field] = len(keys)  # kept incrementally: a set is O(1) however many elements are bent
