@@ -204,7 +204,11 @@ def fault_details(scenario: Scenario, faults: list[dict[str, Any]], events: list
 # ---- executing a plan --------------------------------------------------------------------------
 
 def _one_thread() -> None:
-    """Worker processes: one BLAS/OpenMP thread each (K workers on K cores, not K x cores threads)."""
+    """Worker processes: one BLAS/OpenMP thread each (K workers on K cores, not K x cores threads).
+    Ctrl-C is the parent's business: it stops the workers itself (no traceback from each of them)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -233,6 +237,8 @@ def _run_local(jobs: list[Job], workers: int, done: Callable[[dict[str, Any]], N
                 done({**_base(job), "status": "error", "error": f"worker process died: {exc}", "metrics": {}})
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # runs under way: stop them now
+            proc.terminate()
         raise
     pool.shutdown(wait=True)
 

@@ -16,6 +16,11 @@ Never gated: wall time and speed (machine-dependent), counts that describe the s
 injected) and effort figures without a better direction (actions and messages per incident).
 ``--tolerance METRIC=VALUE`` replaces one metric's tolerance, ``--tolerance VALUE`` all of them
 (keeping each metric's kind: absolute for rates and counts, relative for times).
+
+CI (``.ci/run``) checks the scenario library, seeds 1-2, against ``scenarios/baseline.json``. After
+an intended change of the team's behaviour, regenerate that file (and commit it) with::
+
+    opstwin eval scenarios/ --seeds 2 --jobs 2 --out /tmp/opstwin-eval --write-baseline scenarios/baseline.json
 """
 
 from __future__ import annotations
