@@ -38,7 +38,7 @@ def _marks(ax, f: dict[str, Any], scale: float, seen: set[str]) -> None:
         x = f.get(key)
         if x is None:
             continue
-        ax.axvline(x / scale, color=colour, ls=style, lw=1.4, label=None if label in seen else label)
+        ax.axvline(x / scale, color=colour, ls=style, lw=1.4, alpha=0.8, label=None if label in seen else label)
         seen.add(label)
 
 
@@ -53,7 +53,7 @@ def timeline(record: dict[str, Any], path: Path, max_zooms: int = 6) -> Path:
     fig = plt.figure(figsize=(12, 4.0 + (2.6 if zooms else 0.0)), dpi=110)
     grid = fig.add_gridspec(2 if zooms else 1, max(1, len(zooms)), height_ratios=[1.3, 1.0] if zooms else [1.0])
     ax = fig.add_subplot(grid[0, :])
-    ax.plot(t / 3600.0, h, color="black", lw=1.0, label="health H(s)")
+    ax.plot(t / 3600.0, h, color="black", lw=1.1, label="health H(s)", zorder=5)  # over the marks
     end = float(t[-1]) if len(t) else 3600.0
     seen: set[str] = set()
     for f in faults:
@@ -77,7 +77,7 @@ def timeline(record: dict[str, Any], path: Path, max_zooms: int = 6) -> Path:
         last = max([f.get(k) or f["start"] for k, *_ in MARKS] + [f.get("resolved_at") or f["start"]])
         a, b = f["start"] - 300.0, last + 600.0
         sel = (t >= a) & (t <= b)
-        z.plot((t[sel] - f["start"]) / 60.0, h[sel], color="black", lw=1.0)
+        z.plot((t[sel] - f["start"]) / 60.0, h[sel], color="black", lw=1.0, zorder=5)
         shifted = {k: (None if f.get(k) is None else f[k] - f["start"]) for k, *_ in MARKS}
         _marks(z, shifted, 60.0, seen)
         if sel.any():  # at least 0.01 of H tall, so flat health reads as flat

@@ -2,9 +2,9 @@
 
 A metric's value for a set of runs is its mean over the runs where it is defined (``rca_ac1`` is
 undefined on a run without faults). Its 95% confidence interval is the percentile bootstrap over
-those runs (2,000 resamples), drawn from a numpy Generator seeded from the metric, scope and
-variant names, so the same results give the same report, byte for byte, whatever order the runs
-finished in. Wall time and speed depend on the machine; they get their own section.
+those runs (2,000 resamples), drawn from a numpy Generator seeded from the metric and scope names
+(not the variant: variants with as many runs resample the same seeds, paired), so the same results
+give the same report, byte for byte, whatever order the runs finished in. Wall time and speed depend on the machine; they get their own section.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def aggregate(records: list[dict[str, Any]], metrics: list[str] | None = None) -
         groups.setdefault((r["variant"], r["scenario"]), []).append(r)
     for (variant, scope), runs in groups.items():
         out.setdefault(variant, {})[scope] = {
-            m: bootstrap([value(r, m) for r in runs], f"{variant}|{scope}|{m}") for m in metrics}
+            m: bootstrap([value(r, m) for r in runs], f"{scope}|{m}") for m in metrics}
     return out
 
 
