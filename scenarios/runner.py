@@ -59,8 +59,16 @@ def run(
     out: Path | str | None = None,
     agents: bool = False,
     progress: Progress | None = None,
+    transport: str = "inproc",
+    processes: int = 1,
+    xmpp: str | None = None,
+    transport_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run `scenario` to its duration; write incidents.jsonl and summary.json into `out`."""
+    """Run `scenario` to its duration; write incidents.jsonl and summary.json into `out`.
+
+    `transport` is ``inproc`` (agents called directly) or ``spade`` (SPADE agents over XMPP:
+    the embedded server, or the server at `xmpp` HOST[:PORT]; `processes` OS processes).
+    """
     out_dir = Path(out) if out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +76,8 @@ def run(
     team = clock = None
     if agents:
         team = build_team(scenario.agents, r.twin, r.control, r.seed)
-        clock = Clock(InProcTransport(team.agents), team.names, r.log)
+        clock = Clock(_transport(r, team, transport, processes, xmpp, transport_options,
+                                      out_dir / "incidents.jsonl" if out_dir else None), team.names, r.log)
         r.extras["clock"] = clock
     started = time.perf_counter()  # clock-ok: reported, never decided on
     try:
@@ -84,6 +93,8 @@ def run(
                 progress(frame, scenario)
     finally:
         wall = time.perf_counter() - started  # clock-ok
+        if clock is not None:
+            clock.transport.close()
         r.log.emit(r.twin.now, "run_finished", ticks=r.twin.tick_count)
         r.log.close()
     summary = summarize(r, wall)
@@ -97,6 +108,22 @@ def run(
         np.savetxt(out_dir / "health.csv", np.column_stack([np.arange(1, len(r.health) + 1) * scenario.tick, r.health]),
                    delimiter=",", header="t,health", comments="", fmt=["%.1f", "%.6f"])
     return summary
+
+
+def _transport(r: Run, team, kind: str, processes: int, xmpp: str | None, options: dict[str, Any] | None,
+               log_path: Path | None):
+    """The agents' transport; if an XMPP one cannot start, nothing of the run is left on disk."""
+    if kind == "inproc":
+        return InProcTransport(team.agents)
+    from agents.xmpp.transport import SpadeTransport
+
+    try:
+        return SpadeTransport(team.agents, r.scenario, r.seed, processes=processes, xmpp=xmpp, **(options or {}))
+    except BaseException:
+        r.log.close()
+        if log_path is not None:
+            log_path.unlink(missing_ok=True)
+        raise
 
 
 def summarize(r: Run, wall: float) -> dict[str, Any]:

@@ -82,7 +82,7 @@ async def serve(port: int, workdir: Path, public: bool = False, verbose: bool = 
 
     logger.remove()
     if verbose:
-        logger.add(sys.stderr, level="INFO")
+        logger.add(sys.stderr, level=os.environ.get("OPSTWIN_XMPP_LOGLEVEL", "INFO"))
     patch_pyjabber(public)
     from pyjabber.server import Server
     from pyjabber.server_parameters import Parameters
@@ -180,7 +180,8 @@ def kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
 
 def _watch_parent() -> None:
     """Exit (with the whole process group) when the parent closes our stdin."""
-    sys.stdin.read()
+    while os.read(0, 4096):  # raw reads: a buffered sys.stdin lock would deadlock forked children
+        pass
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 

@@ -1,0 +1,356 @@
+"""SpadeTransport: the superstep rounds of :class:`agents.bus.Clock` carried over XMPP.
+
+The twin's process hosts a clock agent and the twin-side agents (monitors, ``control``); the
+other agents run in the same process (``processes=1``: SPADE's Container delivers between
+them without the server) or in worker processes (``processes=N``: every message between
+processes crosses the XMPP server). A round: the clock sends each agent of the round a round
+start with the number of data messages it must receive; each agent steps when its inbox is
+complete, sends its outbox straight to the receivers and a round done (its report) to the
+clock. The clock returns the reports to :class:`agents.bus.Clock`, which logs them exactly as
+it logs :class:`agents.bus.InProcTransport`'s, so the incident log is byte-identical.
+
+Placement (``processes=N``, deterministic): process 0 (the twin's) holds the clock, monitors
+and ``control``; with N=2 the other agents share process 1; with N>=3 process 1 holds
+diagnoser, coordinator and guard, and the specialists go round-robin (sorted by name) over
+processes 2..N-1.
+
+Dead agents: a round done that does not come within ``round_timeout`` wall seconds marks the
+agent lost (an ``agent_lost`` event in the incident log), the coordinator is told (its
+``specialist_lost`` re-auctions the work) and the run goes on without it. Wall time is used
+for nothing else.
+
+Credentials: a fresh run token in every JID (pyjabber drops messages to JIDs that reconnect)
+and a random password per agent per run, handed to worker processes in a 0600 file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.bus import Report
+from agents.messages import Message
+from agents.team import TWIN_SIDE
+from agents.xmpp.server import EmbeddedServer, XmppError, kill_group
+from agents.xmpp.wrapper import LogicHost, Roster, XmppAgent, dumps, spade_message, start_agent
+
+log = logging.getLogger("opstwin.xmpp")
+CORE = ("diagnoser", "coordinator", "guard")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` -> (host, port); the port defaults to 5222."""
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not host:
+        host, port = text, ""
+    try:
+        return host, int(port) if port else 5222
+    except ValueError:
+        raise XmppError(f"bad XMPP address {text!r}: expected HOST[:PORT]") from None
+
+
+def domain_for(host: str) -> str:
+    return "localhost" if host in LOOPBACK else host
+
+
+def check_reachable(host: str, port: int, timeout: float = 3.0) -> None:
+    """Raise XmppError unless something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise XmppError(f"no XMPP server at {host}:{port} ({exc.strerror or exc})") from None
+
+
+def placement(agents: dict[str, str], processes: int) -> dict[str, int]:
+    """Agent name -> process index (0 is the twin's), from names and roles only."""
+    out: dict[str, int] = {}
+    specialists = sorted(n for n, role in agents.items() if role == "specialist")
+    for name, role in sorted(agents.items()):
+        if role in TWIN_SIDE or processes <= 1:
+            out[name] = 0
+        elif processes == 2 or role != "specialist":
+            out[name] = 1
+    if processes >= 3:
+        for i, name in enumerate(specialists):
+            out[name] = 2 + i % (processes - 2)
+    return out
+
+
+class ClockAgent(XmppAgent):
+    """The clock's end of the protocol: collects hellos and round dones."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.hellos: set[str] = set()
+        self.hello_event = asyncio.Event()
+        self.need: set[str] = set()
+        self.round: tuple[int, int, bool] | None = None
+        self.waiting: set[str] = set()
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.done = asyncio.Event()
+
+    def begin(self, tick: int, round_: int, names: set[str], lost: bool = False) -> None:
+        self.round = (tick, round_, lost)
+        self.waiting = set(names)
+        self.reports = {}
+        self.done = asyncio.Event()
+        if not self.waiting:
+            self.done.set()
+
+    async def handle(self, msg) -> None:
+        sender = self.accept(msg)
+        if sender is None:
+            return
+        name = self.roster.by_jid.get(sender)
+        kind = msg.get_metadata("ot")
+        if name is None:
+            log.warning("clock: dropped a %r message from %s", kind, sender)
+        elif kind == "hello":
+            self.hellos.add(name)
+            if self.need <= self.hellos:
+                self.hello_event.set()
+        elif kind == "done":
+            d = json.loads(msg.body)
+            if d.get("agent") != name or self.round != (d["tick"], d["round"], d["lost"]) or name not in self.waiting:
+                log.warning("clock: dropped an unexpected round done from %s", sender)
+                return
+            self.waiting.discard(name)
+            self.reports[name] = d
+            if not self.waiting:
+                self.done.set()
+
+
+def to_report(d: dict[str, Any]) -> Report:
+    return Report(d["agent"], [Message.from_json(s) for s in d["outbox"]], d["events"], d["wakes"])
+
+
+class SpadeTransport:
+    """A :class:`agents.bus.Transport` over XMPP (see the module docstring)."""
+
+    def __init__(self, agents: list, scenario, seed: int, *, processes: int = 1, xmpp: str | None = None,
+                 round_timeout: float = 30.0, start_timeout: float = 90.0, remote: dict[str, int] | None = None,
+                 join_file: Path | None = None, say=None) -> None:
+        self.logic = {a.name: a for a in agents}
+        self.roles = {a.name: a.role for a in agents}
+        self.scenario, self.seed = scenario, seed
+        self.processes = max(1, int(processes))
+        self.round_timeout, self.start_timeout = round_timeout, start_timeout
+        self.say = say or (lambda s: None)
+        self.place = placement(self.roles, self.processes)
+        if remote:  # agents hosted by `opstwin agents` elsewhere: process index -1
+            self.place.update({n: -1 for n in remote})
+        self.server: EmbeddedServer | None = None
+        self.xmpp = xmpp
+        self.workers: list[subprocess.Popen] = []
+        self.lost: set[str] = set()
+        self.local: dict[str, XmppAgent] = {}
+        self.clock: ClockAgent | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.tmp = Path(tempfile.mkdtemp(prefix="opstwin-run-"))
+        self.join_file = join_file or self.tmp / "join.json"
+        self.rounds = 0
+        self.round_seconds = 0.0
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------ start
+    def _start(self) -> None:
+        if self.xmpp:
+            host, port = parse_address(self.xmpp)
+            check_reachable(host, port)
+        else:
+            self.server = EmbeddedServer().start()
+            host, port = self.server.host, self.server.port
+        self.address = (host, port)
+        domain = domain_for(host)
+        token = secrets.token_hex(3)
+        human = self.scenario.agents.guard.approval.human
+        jids = {n: f"{n}.{token}@{domain}" for n in self.logic}
+        self.roster = Roster(jids, f"clock.{token}@{domain}", human)
+        self.passwords = {n: secrets.token_urlsafe(12) for n in [*self.logic, "clock"]}
+        self._write_join()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="xmpp-loop", daemon=True)
+        self.thread.start()
+        self._call(self._start_local(), self.start_timeout)
+        for k in sorted({p for p in self.place.values() if p > 0}):
+            self._spawn_worker(k)
+        self._call(self._await_hellos(), self.start_timeout + 5)
+
+    def _write_join(self) -> None:
+        data = {
+            "scenario": json.loads(self.scenario.model_dump_json()), "seed": self.seed,
+            "address": list(self.address), "clock": self.roster.clock, "jids": self.roster.jids,
+            "human": self.roster.human, "passwords": {n: p for n, p in self.passwords.items() if n != "clock"},
+        }
+        fd = os.open(self.join_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+
+    def _call(self, coro, timeout: float | None):
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except TimeoutError:
+            fut.cancel()
+            raise
+
+    async def _start_local(self) -> None:
+        from spade.container import Container
+
+        Container().reset()  # the Container's loop becomes this one; drops agents of earlier runs
+        self.clock = ClockAgent(self.roster.clock, self.passwords["clock"], self.roster, self.address)
+        mine = [n for n in sorted(self.logic) if self.place[n] == 0]
+        from agents.xmpp.human import chat_text
+
+        for n in mine:
+            self.local[n] = LogicHost(self.roster.jids[n], self.passwords[n], self.roster, self.address,
+                                      self.logic[n], human_text=chat_text)
+        self.clock.need = set(self.logic)
+        await self._login(self.clock)
+        await asyncio.gather(*(self._login(a) for a in self.local.values()))
+        for n in mine:
+            await self.local[n].send(spade_message(self.roster.clock, dumps({"agent": n}), {"ot": "hello"}))
+
+    async def _login(self, agent: XmppAgent) -> None:
+        try:
+            await start_agent(agent)
+        except ConnectionRefusedError as exc:
+            raise XmppError(str(exc)) from None
+        except TimeoutError as exc:
+            raise XmppError(str(exc)) from None
+
+    def _spawn_worker(self, k: int) -> None:
+        names = sorted(n for n, p in self.place.items() if p == k)
+        env = {**os.environ, "OPSTWIN_JOIN": str(self.join_file)}
+        cmd = [sys.executable, "-m", "agents.xmpp.worker", "--names", ",".join(names)]
+        err = open(self.tmp / f"worker-{k}.err", "w")
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+        err.close()
+        proc.opstwin_names = names  # type: ignore[attr-defined]
+        proc.opstwin_index = k  # type: ignore[attr-defined]
+        self.workers.append(proc)
+
+    async def _await_hellos(self) -> None:
+        deadline = time.monotonic() + self.start_timeout  # clock-ok: detects a dead start only
+        while not self.clock.hello_event.is_set():
+            for proc in self.workers:
+                if proc.poll() is not None:
+                    text = (self.tmp / f"worker-{proc.opstwin_index}.err").read_text().strip().splitlines()
+                    raise XmppError(f"agents process {proc.opstwin_index} ({','.join(proc.opstwin_names)}) exited: "
+                                    f"{text[-1] if text else 'no message'}")
+            if time.monotonic() > deadline:  # clock-ok
+                missing = sorted(self.clock.need - self.clock.hellos)
+                raise XmppError(f"agents did not come online within {self.start_timeout:.0f}s: {', '.join(missing)}")
+            try:
+                await asyncio.wait_for(self.clock.hello_event.wait(), 0.2)
+            except asyncio.TimeoutError:
+                pass
+
+    # ------------------------------------------------------------ rounds
+    def run_round(self, tick, round_, t, health, expected):
+        started = time.perf_counter()  # clock-ok: reported only
+        reports = self._call(self._round(tick, round_, float(t), float(health), dict(expected)), None)
+        self.rounds += 1
+        self.round_seconds += time.perf_counter() - started  # clock-ok
+        return reports
+
+    async def _round(self, tick: int, round_: int, t: float, health: float, expected: dict[str, int]) -> list[Report]:
+        names = sorted(n for n in expected if n not in self.lost)
+        clock = self.clock
+        clock.begin(tick, round_, set(names))
+        lost = sorted(self.lost)
+        for n in names:
+            body = dumps({"tick": tick, "round": round_, "t": t, "health": health, "expect": expected[n], "lost": lost})
+            await clock.send(spade_message(self.roster.jids[n], body, {"ot": "start"}))
+        try:
+            await asyncio.wait_for(clock.done.wait(), self.round_timeout)
+        except asyncio.TimeoutError:
+            pass
+        missing = sorted(clock.waiting)
+        reports = [to_report(clock.reports[n]) for n in names if n in clock.reports]
+        if not missing:
+            return reports
+        for n in missing:
+            self.lost.add(n)
+            log.warning("agent %s sent no round done within %.0fs: lost", n, self.round_timeout)
+            reports.append(Report(n, events=[{"t": t, "kind": "agent_lost", "agent": n, "tick": tick, "round": round_,
+                                              "reason": f"no round done within {self.round_timeout:g}s"}]))
+        coord = "coordinator"
+        if coord in self.logic and coord not in self.lost:
+            clock.begin(tick, round_, {coord}, lost=True)
+            body = dumps({"tick": tick, "round": round_, "t": t, "health": health, "names": missing})
+            await clock.send(spade_message(self.roster.jids[coord], body, {"ot": "lost"}))
+            try:
+                await asyncio.wait_for(clock.done.wait(), self.round_timeout)
+                reports.append(to_report(clock.reports[coord]))
+            except asyncio.TimeoutError:
+                self.lost.add(coord)
+                reports.append(Report(coord, events=[{"t": t, "kind": "agent_lost", "agent": coord, "tick": tick,
+                                                      "round": round_, "reason": "no answer to a lost notice"}]))
+        return reports
+
+    # ------------------------------------------------------------ close
+    def close(self) -> None:
+        if self.loop is not None and self.loop.is_running():
+            try:
+                self._call(self._stop_all(), 15)
+            except Exception:  # noqa: BLE001 - closing is best effort; processes are killed below
+                pass
+        for proc in self.workers:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            kill_group(proc, grace=1)
+            if proc.stdin:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+        self.workers = []
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            if self.thread is not None:
+                self.thread.join(5)
+            self.loop = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    async def _stop_all(self) -> None:
+        if self.clock is not None and self.clock.is_alive():
+            for n in sorted(self.logic):
+                if self.place.get(n, 0) != 0 and n not in self.lost:
+                    await self.clock.send(spade_message(self.roster.jids[n], "{}", {"ot": "stop"}))
+        await asyncio.sleep(0.05)
+        agents = [a for a in [*self.local.values(), self.clock] if a is not None and a.is_alive()]
+        await asyncio.gather(*(asyncio.wait_for(a.stop(), 5) for a in agents), return_exceptions=True)
+        from spade.container import Container
+
+        Container().reset()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,90 @@
+"""An agents process: hosts some of a run's agents (``--processes N`` and ``opstwin agents``).
+
+It reads the run's join file (JIDs, per-run passwords, the XMPP address, the clock's JID, and
+the scenario and seed), rebuilds the scenario and the agents that need no twin
+(:func:`agents.team.remote_agents`) exactly as the twin's process does, so their logic state
+starts identical, logs the chosen ones in, says hello to the clock, and serves rounds until the
+clock says stop (or, as a child of a run, until the run's process goes away).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from agents.xmpp.human import chat_text
+from agents.xmpp.wrapper import LogicHost, Roster, dumps, spade_message, start_agent
+
+
+def build_agents(join: dict, names: list[str]) -> list:
+    from agents.team import remote_agents
+    from scenarios.loader import parse
+    from twin.topology import Topology
+
+    scenario = parse(join["scenario"])
+    agents = remote_agents(scenario.agents, Topology.build(scenario.topology), join["seed"], scenario.tick)
+    by_name = {a.name: a for a in agents}
+    unknown = sorted(set(names) - set(by_name))
+    if unknown:
+        raise SystemExit(f"not agents of this scenario that can run away from the twin: {', '.join(unknown)}")
+    return [by_name[n] for n in names]
+
+
+def select(join: dict, roles: list[str]) -> list[str]:
+    """Agent names from names or roles (``specialist`` means every specialist)."""
+    from agents.team import remote_agents
+    from scenarios.loader import parse
+    from twin.topology import Topology
+
+    scenario = parse(join["scenario"])
+    agents = remote_agents(scenario.agents, Topology.build(scenario.topology), join["seed"], scenario.tick)
+    return sorted(a.name for a in agents if a.name in roles or a.role in roles)
+
+
+async def serve(join: dict, names: list[str]) -> None:
+    from spade.container import Container
+
+    Container().reset()
+    roster = Roster(join["jids"], join["clock"], join.get("human"))
+    address = (join["address"][0], int(join["address"][1]))
+    hosts = [LogicHost(roster.jids[a.name], join["passwords"][a.name], roster, address, a, human_text=chat_text)
+             for a in build_agents(join, names)]
+    await asyncio.gather(*(start_agent(h) for h in hosts))
+    for h in hosts:
+        await h.send(spade_message(roster.clock, dumps({"agent": h.logic.name}), {"ot": "hello"}))
+    await asyncio.gather(*(h.stopped.wait() for h in hosts))
+    await asyncio.gather(*(asyncio.wait_for(h.stop(), 5) for h in hosts), return_exceptions=True)
+
+
+def _watch_parent() -> None:
+    while os.read(0, 4096):  # raw reads: a buffered sys.stdin lock would deadlock forked children
+        pass
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m agents.xmpp.worker")
+    ap.add_argument("--names", required=True)
+    ap.add_argument("--join", default=os.environ.get("OPSTWIN_JOIN"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("spade").setLevel(logging.CRITICAL)
+    logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
+    join = json.loads(Path(args.join).read_text())
+    threading.Thread(target=_watch_parent, daemon=True).start()
+    try:
+        asyncio.run(serve(join, args.names.split(",")))
+    except Exception as exc:  # noqa: BLE001 - one line for the parent to show
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

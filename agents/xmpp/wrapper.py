@@ -1,0 +1,246 @@
+"""The SPADE agent that hosts one logic object and runs its superstep rounds over XMPP.
+
+Wire format (every stanza has a non-empty JSON body; metadata values are strings):
+
+- data: ``ot=data``; body ``Message.to_json()``; metadata ``performative``, ``conversation``,
+  ``tick``, ``round``, ``sender``, ``seq`` (the superstep stamp). A message sent in round r of
+  a tick is for round r+1 of that tick.
+- round start (clock -> agent): ``ot=start``; body ``{tick, round, t, health, expect, lost}``.
+  The agent waits until it holds ``expect`` data messages for that round (the start can
+  overtake them), sorts them by (sender, seq), steps its logic exactly as
+  :class:`agents.bus.InProcTransport` does, sends its outbox straight to the receivers, then
+- round done (agent -> clock): ``ot=done``; body ``{agent, tick, round, outbox, events, wakes}``
+  with the outbox in order, so the clock logs exactly what the in-process reports give.
+- lost (clock -> coordinator): ``ot=lost``; names of agents that stopped answering; the
+  coordinator's ``specialist_lost`` runs and its report comes back as a round done.
+- hello (agent -> clock) once online; stop (clock -> agent) at the end.
+
+Only JIDs on the run's roster are listened to: anything else is dropped and logged (Python
+logging, not the incident log). A data message must also name its real sender and this agent
+as receiver. Messages to a receiver off the roster that looks like a JID (a human operator)
+are sent as readable chat messages; see :mod:`agents.xmpp.human`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from spade.agent import Agent as SpadeAgent
+from spade.behaviour import CyclicBehaviour
+from spade.message import Message as SpadeMessage
+
+from agents.base import Agent, Context
+from agents.messages import Message
+
+log = logging.getLogger("opstwin.xmpp")
+
+
+def bare(jid: Any) -> str:
+    return str(jid).split("/", 1)[0]
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+@dataclass
+class Roster:
+    """Who is in this run: agent name <-> JID, the clock's JID, and an optional human."""
+
+    jids: dict[str, str]  # agent name -> bare JID
+    clock: str
+    human: str | None = None
+    by_jid: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_jid = {j: n for n, j in self.jids.items()}
+
+    def knows(self, jid: str) -> bool:
+        return jid in self.by_jid or jid == self.clock or (self.human is not None and jid == bare(self.human))
+
+
+def spade_message(to: str, body: str, meta: dict[str, str]) -> SpadeMessage:
+    msg = SpadeMessage(to=to, body=body)
+    for k, v in meta.items():
+        msg.set_metadata(k, v)
+    return msg
+
+
+def data_message(m: Message, to: str) -> SpadeMessage:
+    return spade_message(to, m.to_json(), {
+        "ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": str(m.tick),
+        "round": str(m.round), "sender": m.sender, "seq": str(m.seq)})
+
+
+class _Mailbox(CyclicBehaviour):
+    async def run(self) -> None:
+        msg = await self.receive(timeout=3600)
+        if msg is not None:
+            try:
+                await self.agent.handle(msg)
+            except Exception:  # noqa: BLE001 - a bad message must not kill the agent
+                log.exception("%s: error handling a message", self.agent.jid)
+
+
+class XmppAgent(SpadeAgent):
+    """Common plumbing: connect to a given address, retry a hung start, the roster check."""
+
+    def __init__(self, jid: str, password: str, roster: Roster, address: tuple[str, int]) -> None:
+        super().__init__(jid, password, port=address[1])
+        self.roster = roster
+        self.address = address
+        self.box: _Mailbox | None = None
+
+    async def _async_connect(self) -> None:
+        connect = self.client.connect
+        self.client.connect = lambda host=None, port=None, **kw: connect(host=self.address[0], port=self.address[1])
+        await super()._async_connect()
+
+    async def setup(self) -> None:
+        self.presence.set_available()  # pyjabber: routes to the newest session only with this
+        self.box = _Mailbox()
+        self.add_behaviour(self.box)
+
+    async def send(self, msg: SpadeMessage) -> None:
+        msg.sender = str(self.jid)
+        await self.container.send(msg, self.box)
+
+    def accept(self, msg: SpadeMessage) -> str | None:
+        """The sender's bare JID if it is on the roster; otherwise log and drop (None)."""
+        sender = bare(msg.sender)
+        if self.roster.knows(sender):
+            return sender
+        log.warning("%s: dropped a message from %s, not on this run's roster", self.jid, sender)
+        return None
+
+    async def handle(self, msg: SpadeMessage) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+async def start_agent(agent: XmppAgent, timeout: float = 10.0, tries: int = 3) -> None:
+    """`agent.start()` with a deadline and retries (pyjabber's start can hang)."""
+    from spade.agent import AuthenticationFailure, DisconnectedException
+
+    last: Exception | None = None
+    for _ in range(tries):
+        try:
+            await asyncio.wait_for(agent.start(auto_register=True), timeout)
+            return
+        except AuthenticationFailure as exc:
+            raise ConnectionRefusedError(f"the XMPP server refused the login of {agent.jid}") from exc
+        except (asyncio.TimeoutError, DisconnectedException, OSError) as exc:
+            last = exc
+            client = agent.client
+            if client is not None:
+                client.abort()
+                try:
+                    await asyncio.wait_for(client.disconnected_event.wait(), 3)
+                except (asyncio.TimeoutError, AttributeError):
+                    pass
+    raise TimeoutError(f"{agent.jid} could not connect to the XMPP server at {agent.address[0]}:{agent.address[1]}"
+                       f" ({type(last).__name__})")
+
+
+class LogicHost(XmppAgent):
+    """Hosts one logic :class:`agents.base.Agent`; steps it when the clock says and its inbox is in."""
+
+    def __init__(self, jid: str, password: str, roster: Roster, address: tuple[str, int], logic: Agent,
+                 human_text=None) -> None:
+        super().__init__(jid, password, roster, address)
+        self.logic = logic
+        self.pending: dict[tuple[int, int], list[Message]] = {}
+        self.current: dict[str, Any] | None = None
+        self.lost: set[str] = set()
+        self.stopped = asyncio.Event()
+        self.human_text = human_text  # Message -> chat text for a human receiver
+
+    async def handle(self, msg: SpadeMessage) -> None:
+        sender = self.accept(msg)
+        if sender is None:
+            return
+        kind = msg.get_metadata("ot")
+        if kind == "data":
+            await self._on_data(sender, msg)
+        elif sender != self.roster.clock:
+            log.warning("%s: dropped a %r message from %s (only the clock sends those)", self.jid, kind, sender)
+        elif kind == "start":
+            self.current = json.loads(msg.body)
+            self.lost.update(self.current.get("lost", ()))
+            await self._maybe_step()
+        elif kind == "lost":
+            await self._on_lost(json.loads(msg.body))
+        elif kind == "stop":
+            self.stopped.set()
+
+    async def _on_data(self, sender: str, msg: SpadeMessage) -> None:
+        try:
+            m = Message.from_json(msg.body)
+        except (ValueError, TypeError):
+            log.warning("%s: dropped a malformed data message from %s", self.jid, sender)
+            return
+        if m.sender != self.roster.by_jid.get(sender) or m.receiver != self.logic.name:
+            log.warning("%s: dropped a data message from %s claiming to be %s to %s", self.jid, sender, m.sender,
+                        m.receiver)
+            return
+        self.pending.setdefault((m.tick, m.round + 1), []).append(m)
+        await self._maybe_step()
+
+    async def _maybe_step(self) -> None:
+        cur = self.current
+        if cur is None:
+            return
+        key = (cur["tick"], cur["round"])
+        got = [m for m in self.pending.get(key, []) if m.sender not in self.lost]
+        if len(got) < cur["expect"]:
+            return
+        self.pending.pop(key, None)
+        for old in [k for k in self.pending if k < key]:
+            del self.pending[old]  # leftovers of a lost sender
+        self.current = None
+        if len(got) != cur["expect"]:
+            raise RuntimeError(f"{self.logic.name}: expected {cur['expect']} messages in round {cur['round']}, "
+                               f"got {len(got)}")
+        inbox = sorted(got, key=lambda m: m.order)
+        agent = self.logic
+        ctx = Context(agent.name, cur["tick"], cur["round"], cur["t"], cur["health"], agent.seq)
+        agent.step(ctx, inbox)
+        agent.seq = ctx.seq
+        await self._report(ctx, cur["tick"], cur["round"])
+
+    async def _on_lost(self, info: dict[str, Any]) -> None:
+        self.lost.update(info["names"])
+        agent = self.logic
+        ctx = Context(agent.name, info["tick"], info["round"], info["t"], info["health"], agent.seq)
+        handler = getattr(agent, "specialist_lost", None)
+        for name in info["names"]:
+            if handler is not None:
+                handler(ctx, name)
+        agent.seq = ctx.seq
+        await self._report(ctx, info["tick"], info["round"], lost=True)
+
+    async def _report(self, ctx: Context, tick: int, round_: int, lost: bool = False) -> None:
+        for m in ctx.outbox:
+            to = self.roster.jids.get(m.receiver)
+            if to is not None:
+                if m.receiver not in self.lost:
+                    await self.send(data_message(m, to))
+            elif "@" in m.receiver and self.roster.human and bare(m.receiver) == bare(self.roster.human):
+                text = self.human_text(m) if self.human_text else m.to_json()
+                await self.send(spade_message(m.receiver, text, {"ot": "human", "kind": m.kind}))
+        done = {"agent": self.logic.name, "tick": tick, "round": round_, "lost": lost,
+                "outbox": [m.to_json() for m in ctx.outbox], "events": ctx.events, "wakes": ctx.wakes}
+        await self.send(spade_message(self.roster.clock, dumps(done), {"ot": "done"}))
