@@ -93,10 +93,10 @@ class Coordinator(Agent):
     def _on_incident(self, ctx: Context, m: Message) -> None:
         upd = m.parsed()
         plan = self.plans.get(upd.incident)
-        if plan and upd.status == "resolved" and plan.status == "open":
-            plan.status = "resolved"
+        if plan and upd.status in ("resolved", "superseded") and plan.status == "open":
+            plan.status = upd.status
             plan.verify_until = None
-            ctx.log("incident_closed", incident=plan.incident, attempts=plan.attempts)
+            ctx.log("incident_closed", incident=plan.incident, attempts=plan.attempts, status=upd.status)
 
     def _on_bid(self, ctx: Context, m: Message) -> None:
         plan = self._plan_of(m.body["task"])

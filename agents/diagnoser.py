@@ -23,9 +23,10 @@ from agents.reasoners import Reasoner
 @dataclass
 class Incident:
     id: str
-    covers: set[str]
+    covers: set[str]  # every alerting component it explains, callers included
     root: str
     opened: float
+    core: set[str] = field(default_factory=set)  # the root and what sits on it: resolved when quiet
     exclude: set[tuple[str, str]] = field(default_factory=set)
     status: str = "open"
 
@@ -49,14 +50,19 @@ class Diagnoser(Agent):
 
     def step(self, ctx: Context, inbox: list[Message]) -> None:
         new = False
+        grown: set[str] = set()
         for m in inbox:
             if m.kind == "alert":
                 alert = m.parsed()
                 if alert.cleared:
                     self.anomalies.pop(alert.component, None)
                 else:
-                    if alert.component not in self.anomalies and not self._covered(alert.component):
+                    old = self.anomalies.get(alert.component)
+                    grew = old is None or not set(alert.symptoms) <= set(old.symptoms)
+                    if grew and not self._covered(alert.component):
                         new = True
+                    elif grew and old is not None:
+                        grown.add(alert.component)
                     self.anomalies[alert.component] = alert
             elif m.kind == "incident":
                 upd = m.parsed()
@@ -67,6 +73,9 @@ class Diagnoser(Agent):
                 elif inc and upd.status == "escalated":
                     inc.status = "escalated"
         self._resolve(ctx)
+        for inc in self._open():  # more evidence on a root: a better diagnosis may follow
+            if inc.root in grown:
+                self._rediagnose(ctx, inc)
         if new and self._due is None:
             self._due = ctx.tick + self.gather_ticks
             if self.gather_ticks:
@@ -88,8 +97,9 @@ class Diagnoser(Agent):
         return False
 
     def _resolve(self, ctx: Context) -> None:
+        """An incident is resolved when its core is quiet; callers may still alert for other reasons."""
         for inc in self._open():
-            if not any(c in self.anomalies for c in inc.covers):
+            if not any(c in self.anomalies for c in inc.core):
                 inc.status = "resolved"
                 ctx.log("incident_resolved", incident=inc.id, root=inc.root)
                 ctx.send("inform", "incident", self.coordinator, IncidentUpdate(incident=inc.id, status="resolved"))
@@ -107,17 +117,42 @@ class Diagnoser(Agent):
             if group.covers <= {c for i in self._open() for c in i.covers}:
                 continue
             self._next += 1
-            inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t)
+            inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t, self._core(root, group.covers))
             self.incidents[inc.id] = inc
             by_root[root] = inc
             ctx.log("incident_opened", incident=inc.id, root=inc.root, covers=sorted(inc.covers))
+            self._supersede(ctx, inc)
             ctx.send("inform", "diagnosis", self.coordinator,
                      Diagnosis(incident=inc.id, candidates=group.candidates, evidence=group.evidence,
                                reasoner=self.reasoner.name))
 
+    def _core(self, root: str, covers: set[str]) -> set[str]:
+        topo = self.reasoner.topo
+        core = {root}
+        if root in topo.hosts:
+            core |= set(topo.services_on_host(root)) & covers
+        elif root in topo.disks:
+            core |= set(topo.services_on_disk(root)) & covers
+        return core
+
+    def _supersede(self, ctx: Context, new: Incident) -> None:
+        """Open incidents blamed on callers of the new root were its cascade, seen first:
+        fold them into the new incident and tell the coordinator to stop working on them."""
+        graph = self.reasoner.topo.graph
+        if new.root not in graph:
+            return
+        for inc in self._open():
+            if inc is not new and inc.root in graph and nx.has_path(graph, inc.root, new.root):
+                inc.status = "superseded"
+                new.covers |= inc.covers
+                ctx.log("incident_superseded", incident=inc.id, by=new.id)
+                ctx.send("inform", "incident", self.coordinator,
+                         IncidentUpdate(incident=inc.id, status="superseded", reason=f"caused by {new.root} ({new.id})"))
+
     def _rediagnose(self, ctx: Context, inc: Incident) -> None:
         alerts = {c: a for c, a in self.anomalies.items() if c in inc.covers}
         groups = self.reasoner.localize(alerts, exclude=inc.exclude) if alerts else []
+        groups.sort(key=lambda g: g.candidates[0].component != inc.root)  # the incident's root first
         candidates = [c for g in groups for c in g.candidates if c.actions]
         ctx.send("inform", "diagnosis", self.coordinator,
                  Diagnosis(incident=inc.id, candidates=candidates[:3],

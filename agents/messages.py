@@ -55,7 +55,7 @@ class Diagnosis(Body):
 
 class IncidentUpdate(Body):
     incident: str
-    status: Literal["resolved", "rediagnose", "escalated"]
+    status: Literal["resolved", "rediagnose", "escalated", "superseded"]
     reason: str = ""
     exclude: list[tuple[str, str]] = Field(default_factory=list)  # (action, target) known not to help
 

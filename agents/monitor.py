@@ -23,7 +23,8 @@ ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from twin.model import Frame, Twin
 BENIGN_TEMPLATES = {TEMPLATE_ID["exception"], TEMPLATE_ID["slow_request"]}
 RECENT_DEPLOY = 7200.0  # a deployment this recent is evidence
 MAX_TRAIN_ROWS = 4000
+LOG_WINDOW = 6  # ticks over which error-log templates are counted
 
 
 @dataclass
@@ -46,6 +48,7 @@ class _Track:
     normal: int = 0
     alerting: bool = False
     sent: tuple[str, ...] = ()
+    last_seen: dict[str, int] = field(default_factory=dict)  # symptom -> last tick it showed
 
 
 class Monitor(Agent):
@@ -75,6 +78,8 @@ class Monitor(Agent):
         self.mean = self.std = None
         self.tracks: dict[tuple[str, int], _Track] = {}
         self.pending: list[Alert] = []
+        self._log_window: deque[Counter[tuple[int, int]]] = deque()
+        self._log_sums: Counter[tuple[int, int]] = Counter()
         self.fitted = False
 
     # ------------------------------------------------------------ features
@@ -181,17 +186,19 @@ class Monitor(Agent):
             else:
                 track.normal += 1
                 track.flagged = 0
+            if confirmed[j]:
+                for symptom in [k for k, v in flags.items() if v[j]] + novel.get(j, []):
+                    track.last_seen[symptom] = f.tick
+            # an alert carries the symptoms seen in its last `clear_after` ticks: a new one is
+            # reported at once, a vanished one (a surge that ended) once it stayed away
+            current = tuple(sorted(k for k, t in track.last_seen.items() if f.tick - t < self.spec.clear_after))
             if not track.alerting and track.flagged >= self.spec.persistence:
-                symptoms = [k for k, v in flags.items() if v[j]] + novel.get(j, [])
                 track.alerting = True
-                track.sent = tuple(symptoms)
-                self.pending.append(self._service_alert(f, X, j, symptoms))
-            elif track.alerting and confirmed[j]:
-                symptoms = [k for k, v in flags.items() if v[j]] + novel.get(j, [])
-                new = [s for s in symptoms if s not in track.sent]
-                if new:
-                    track.sent = tuple(sorted(set(track.sent) | set(symptoms)))
-                    self.pending.append(self._service_alert(f, X, j, list(track.sent)))
+                track.sent = current
+                self.pending.append(self._service_alert(f, X, j, list(current)))
+            elif track.alerting and confirmed[j] and current != track.sent:
+                track.sent = current
+                self.pending.append(self._service_alert(f, X, j, list(current)))
             elif track.alerting and track.normal >= self.spec.clear_after:
                 track.alerting = False
                 self.pending.append(self._service_alert(f, X, j, [], cleared=True))
@@ -199,17 +206,25 @@ class Monitor(Agent):
                 del self.tracks[("service", j)]
 
     def _novel_templates(self, f: Frame) -> dict[int, list[str]]:
-        """Per local service index: error templates absent from warm-up, seen >= 2 times now."""
+        """Per local service index: error templates seen at least twice in the last LOG_WINDOW ticks
+        (a quiet service logs a line now and then, not every tick)."""
+        now: Counter[tuple[int, int]] = Counter()
+        if len(f.log_service):
+            pos = np.minimum(np.searchsorted(self.idx, f.log_service), len(self.idx) - 1)
+            mine = self.idx[pos] == f.log_service
+            for j, tpl, cnt in zip(pos[mine], f.log_template[mine], f.log_count[mine]):
+                if int(tpl) not in BENIGN_TEMPLATES:
+                    now[(int(j), int(tpl))] += int(cnt)
+        if len(self._log_window) == LOG_WINDOW:
+            self._log_sums.subtract(self._log_window.popleft())
+        self._log_window.append(now)
+        self._log_sums.update(now)
         out: dict[int, list[str]] = {}
-        if not len(f.log_service):
-            return out
-        pos = np.searchsorted(self.idx, f.log_service)
-        pos = np.minimum(pos, len(self.idx) - 1)
-        mine = self.idx[pos] == f.log_service
-        for j, tpl, cnt in zip(pos[mine], f.log_template[mine], f.log_count[mine]):
-            if int(tpl) not in BENIGN_TEMPLATES and cnt >= 2:
-                out.setdefault(int(j), []).append("log:" + TEMPLATES[int(tpl)].name)
-        return {j: sorted(set(v)) for j, v in out.items()}
+        for (j, tpl), cnt in sorted(self._log_sums.items()):
+            if cnt >= 2:
+                out.setdefault(j, []).append("log:" + TEMPLATES[tpl].name)
+        self._log_sums = +self._log_sums  # drop zeros
+        return out
 
     def _service_alert(self, f: Frame, X: np.ndarray, j: int, symptoms: list[str], cleared: bool = False) -> Alert:
         i = int(self.idx[j])

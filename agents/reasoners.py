@@ -98,8 +98,7 @@ class RulesReasoner:
 
         # 1. disks, with the services writing to them
         for disk in sorted(set(disks) | self._disks_named_by_services(services)):
-            members = sorted(s for s in self.disk_services.get(disk, ()) if s in services
-                             and {"log:disk_full", "log:io_error"} & set(services[s].symptoms))
+            members = sorted(s for s in self.disk_services.get(disk, ()) if s in services)
             ev = self._evidence([*([disks[disk]] if disk in disks else []), *(services[s] for s in members)])
             cands = self._candidate(disk, "disk", ev, 1.0, exclude)
             if cands:

@@ -65,7 +65,7 @@ RUNBOOK: tuple[Hypothesis, ...] = (
                (("rate_limit", {}), ("scale_service", {"replicas": "x2"})), needs=("rate_spike",)),
     Hypothesis("dependency_outage", "service", "compute",
                {"down": 3, "errors": 2, "dependants_failing": 2},
-               (("restart_service", {}), ("failover", {}))),
+               (("restart_service", {}), ("failover", {})), needs=("down", "errors")),
 )
 
 BY_FAULT = {h.fault: h for h in RUNBOOK}

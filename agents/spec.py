@@ -4,7 +4,7 @@ so a scenario without the section runs the default team.
     agents:
       warmup: 30m                      # monitors learn baselines; no alerts before
       monitor: {detector: isolation_forest, shards: 1, persistence: 2}
-      diagnoser: {reasoner: rules, gather: 20s}
+      diagnoser: {reasoner: rules, gather: 40s}
       coordinator: {verify: 4m}
       specialists:                     # default: compute, storage, deploy, network
         - {name: storage, skills: [storage], policy: heuristic}
@@ -34,7 +34,7 @@ class MonitorSpec(Strict):
 
 class DiagnoserSpec(Strict):
     reasoner: Literal["rules", "ollama"] = "rules"
-    gather: Duration = Field(20.0, ge=0, description="wait after a new alert for a cascade to show")
+    gather: Duration = Field(40.0, ge=0, description="wait after a new alert for a cascade to show")
     model: str = Field("gemma3:270m", description="Ollama model (reasoner: ollama)")
     host: str = Field("http://127.0.0.1:11434", description="Ollama server (reasoner: ollama)")
 

@@ -38,7 +38,7 @@ from twin.topology import Topology
 RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
 TIMEOUT_SECONDS = 30.0
 BASE_RTT = 0.0005  # seconds, host round trip on a healthy network  # latency is capped here: callers give up
-LOG_LINES_PER_ERROR = 0.05  # one ERROR line per 20 failed requests
+LOG_LINES_PER_ERROR = 0.2  # one ERROR line per 5 failed requests
 SLOW_LINES_PER_REQUEST = 0.002  # WARN lines per request when p99 misses the SLO
 T = TEMPLATE_ID
 
