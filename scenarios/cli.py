@@ -85,7 +85,19 @@ def schema() -> None:
               help="Output folder (default: runs/<scenario>-<seed>).")
 @click.option("--no-agents", is_flag=True, help="Run the twin and its faults without the agent team.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: bool) -> None:
+@click.option("--transport", type=click.Choice(["spade", "inproc"]), default="spade", show_default=True,
+              help="spade: SPADE agents over XMPP (the embedded server unless --xmpp); inproc: direct calls (fast).")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="OS processes for the agents (spade); the twin's process counts as one.")
+@click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="Use this XMPP server instead of the embedded one.")
+@click.option("--round-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Wall seconds an agent may take to finish a round before it is declared lost (spade).")
+@click.option("--remote", default=None, metavar="ROLES",
+              help="Agents (names or roles, comma-separated) that `opstwin agents` hosts elsewhere (spade).")
+@click.option("--join", "join_file", type=click.Path(path_type=Path), default=None,
+              help="Where to write the join file for `opstwin agents` (mode 0600; default: a temp file, shown).")
+def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: bool, transport: str, processes: int,
+        xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None) -> None:
     """Run one scenario FILE; writes incidents.jsonl and summary.json."""
     from scenarios.progress import live_progress
     from scenarios.runner import run as run_scenario
@@ -94,7 +106,18 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
     seed = scenario.seed if seed is None else seed
     out = out or Path("runs") / f"{scenario.name}-{seed}"
     with live_progress(scenario, enabled=not quiet) as progress:
-        summary = run_scenario(scenario, seed=seed, out=out, agents=not no_agents, progress=progress)
+        try:
+            summary = run_scenario(scenario, seed=seed, out=out, agents=not no_agents, progress=progress,
+                                   transport=transport, processes=processes, xmpp=xmpp,
+                                   transport_options={"round_timeout": round_timeout, "join_file": join_file,
+                                                      "remote": remote.split(",") if remote else None,
+                                                      "say": lambda s: err.print(s)})
+        except Exception as exc:  # an XMPP server down or refusing login: one line, exit 2
+            if type(exc).__name__ != "XmppError":
+                raise
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # no half-written results
+            fail(str(exc))
     from scenarios.progress import print_summary
 
     print_summary(summary, out)
@@ -185,6 +208,57 @@ def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: b
 
     result = bench_twin(services, hours, tick=tick, seed=seed, naive=naive, say=lambda s: err.print(s))
     click.echo(json.dumps(result))
+
+
+@bench.command("xmpp")
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option("--processes", type=click.IntRange(2, 64), default=3, show_default=True)
+@click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="An external XMPP server instead of the embedded one.")
+def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: str | None) -> None:
+    """Time a scenario (default: the library's storm) inproc and as SPADE agents over XMPP."""
+    from scenarios.xmpp_bench import bench_xmpp, default_scenario
+
+    scenario = load_or_exit(file or default_scenario())
+    try:
+        result = bench_xmpp(scenario, seed=seed, processes=processes, xmpp=xmpp, say=lambda s: err.print(s))
+    except Exception as exc:
+        if type(exc).__name__ != "XmppError":
+            raise
+        fail(str(exc))
+    click.echo(json.dumps(result))
+    if not result["identical"]:
+        sys.exit(1)
+
+
+@main.command("xmpp")
+@click.option("--port", type=click.IntRange(0, 65535), default=5222, show_default=True)
+@click.option("--public", is_flag=True, help="Also listen on this machine's network address (default: 127.0.0.1 only).")
+@click.option("--verbose", "-v", is_flag=True, help="Log the server's activity.")
+def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
+    """Run the embedded XMPP server (domain localhost, in-band registration) until Ctrl-C."""
+    from agents.xmpp.server import run_foreground
+
+    run_foreground(port, public=public, verbose=verbose, say=lambda s: err.print(s))
+
+
+@main.command("agents")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--join", "join_file", type=click.Path(path_type=Path, exists=True), required=True,
+              help="The run's join file (written by `opstwin run --remote ROLES --join PATH`).")
+@click.option("--roles", required=True, help="Agent names or roles to host here, comma-separated (e.g. specialist,guard).")
+@click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="Reach the XMPP server here (default: the join file's).")
+def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> None:
+    """Host some of a running scenario's agents in this process (on this machine); exits when the run ends."""
+    from agents.xmpp.worker import run_agents
+
+    load_or_exit(file)
+    try:
+        run_agents(join_file, [r.strip() for r in roles.split(",") if r.strip()], xmpp, say=lambda s: err.print(s))
+    except Exception as exc:
+        if type(exc).__name__ not in ("XmppError", "ConnectionRefusedError", "TimeoutError", "SystemExit"):
+            raise
+        fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -152,12 +152,19 @@ class EmbeddedServer:
         self.stop()
 
 
-def kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
-    """End a child started with start_new_session=True and everything in its process group."""
+def kill_group(proc, grace: float = 3.0) -> None:
+    """End a child that leads its own process group (Popen with start_new_session=True, or
+    :class:`agents.xmpp.worker.Forked`) and everything in that group."""
     try:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:
         pgid = None
+    if pgid == os.getpgrp():  # not (yet) a group of its own: never signal our own group
+        pgid = None
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if pgid is not None:
         try:
             os.killpg(pgid, signal.SIGTERM)

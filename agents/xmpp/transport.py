@@ -141,17 +141,17 @@ class SpadeTransport:
     """A :class:`agents.bus.Transport` over XMPP (see the module docstring)."""
 
     def __init__(self, agents: list, scenario, seed: int, *, processes: int = 1, xmpp: str | None = None,
-                 round_timeout: float = 30.0, start_timeout: float = 90.0, remote: dict[str, int] | None = None,
-                 join_file: Path | None = None, say=None) -> None:
+                 round_timeout: float = 30.0, start_timeout: float = 90.0, remote: list[str] | None = None,
+                 join_file: Path | None = None, say=None, stats: dict[str, Any] | None = None) -> None:
         self.logic = {a.name: a for a in agents}
         self.roles = {a.name: a.role for a in agents}
         self.scenario, self.seed = scenario, seed
         self.processes = max(1, int(processes))
-        self.round_timeout, self.start_timeout = round_timeout, start_timeout
+        self.round_timeout, self.start_timeout = round_timeout, (max(start_timeout, 600.0) if remote else start_timeout)
         self.say = say or (lambda s: None)
         self.place = placement(self.roles, self.processes)
-        if remote:  # agents hosted by `opstwin agents` elsewhere: process index -1
-            self.place.update({n: -1 for n in remote})
+        if remote:  # agents (names or roles) hosted by `opstwin agents` elsewhere: process index -1
+            self.place.update({n: -1 for n, role in self.roles.items() if n in remote or role in remote})
         self.server: EmbeddedServer | None = None
         self.xmpp = xmpp
         self.workers: list[subprocess.Popen] = []
@@ -162,8 +162,10 @@ class SpadeTransport:
         self.thread: threading.Thread | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="opstwin-run-"))
         self.join_file = join_file or self.tmp / "join.json"
+        self.stats = stats if stats is not None else {}
         self.rounds = 0
         self.round_seconds = 0.0
+        self.stanzas = 0  # protocol stanzas (round start, round done, lost) the clock sent or received
         try:
             self._start()
         except BaseException:
@@ -186,13 +188,20 @@ class SpadeTransport:
         self.roster = Roster(jids, f"clock.{token}@{domain}", human)
         self.passwords = {n: secrets.token_urlsafe(12) for n in [*self.logic, "clock"]}
         self._write_join()
+        for k in sorted({p for p in self.place.values() if p > 0}):
+            self._spawn_worker(k)  # forked before this process starts any thread of its own
+        if any(p < 0 for p in self.place.values()):
+            away = sorted(n for n, p in self.place.items() if p < 0)
+            self.say(f"waiting for {', '.join(away)}: run `opstwin agents FILE --join {self.join_file} --roles ...`")
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="xmpp-loop", daemon=True)
         self.thread.start()
+        t0 = time.perf_counter()  # clock-ok: startup timing, reported only
         self._call(self._start_local(), self.start_timeout)
-        for k in sorted({p for p in self.place.values() if p > 0}):
-            self._spawn_worker(k)
+        t1 = time.perf_counter()  # clock-ok
         self._call(self._await_hellos(), self.start_timeout + 5)
+        t2 = time.perf_counter()  # clock-ok
+        log.info("xmpp startup: local logins %.2fs, remote agents online %.2fs later", t1 - t0, t2 - t1)
 
     def _write_join(self) -> None:
         data = {
@@ -238,13 +247,10 @@ class SpadeTransport:
             raise XmppError(str(exc)) from None
 
     def _spawn_worker(self, k: int) -> None:
+        from agents.xmpp.worker import Forked
+
         names = sorted(n for n, p in self.place.items() if p == k)
-        env = {**os.environ, "OPSTWIN_JOIN": str(self.join_file)}
-        cmd = [sys.executable, "-m", "agents.xmpp.worker", "--names", ",".join(names)]
-        err = open(self.tmp / f"worker-{k}.err", "w")
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)
-        err.close()
+        proc = Forked(self.join_file, names, self.tmp / f"worker-{k}.err")
         proc.opstwin_names = names  # type: ignore[attr-defined]
         proc.opstwin_index = k  # type: ignore[attr-defined]
         self.workers.append(proc)
@@ -254,7 +260,8 @@ class SpadeTransport:
         while not self.clock.hello_event.is_set():
             for proc in self.workers:
                 if proc.poll() is not None:
-                    text = (self.tmp / f"worker-{proc.opstwin_index}.err").read_text().strip().splitlines()
+                    err = self.tmp / f"worker-{proc.opstwin_index}.err"
+                    text = err.read_text().strip().splitlines() if err.exists() else []
                     raise XmppError(f"agents process {proc.opstwin_index} ({','.join(proc.opstwin_names)}) exited: "
                                     f"{text[-1] if text else 'no message'}")
             if time.monotonic() > deadline:  # clock-ok
@@ -271,6 +278,9 @@ class SpadeTransport:
         reports = self._call(self._round(tick, round_, float(t), float(health), dict(expected)), None)
         self.rounds += 1
         self.round_seconds += time.perf_counter() - started  # clock-ok
+        self.stanzas += 2 * len([n for n in expected if n not in self.lost])
+        self.stats.update(rounds=self.rounds, round_seconds=self.round_seconds, stanzas=self.stanzas,
+                          lost=sorted(self.lost))
         return reports
 
     async def _round(self, tick: int, round_: int, t: float, health: float, expected: dict[str, int]) -> list[Report]:
@@ -321,11 +331,6 @@ class SpadeTransport:
             except subprocess.TimeoutExpired:
                 pass
             kill_group(proc, grace=1)
-            if proc.stdin:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
         self.workers = []
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -63,6 +63,81 @@ async def serve(join: dict, names: list[str]) -> None:
     await asyncio.gather(*(asyncio.wait_for(h.stop(), 5) for h in hosts), return_exceptions=True)
 
 
+def run_agents(join_file: Path, roles: list[str], xmpp: str | None = None, say=print) -> None:
+    """``opstwin agents``: host the agents named (or of the roles) given, from a run's join file."""
+    from agents.xmpp.server import XmppError
+    from agents.xmpp.transport import check_reachable, parse_address
+
+    join = json.loads(Path(join_file).read_text())
+    if xmpp:
+        join["address"] = list(parse_address(xmpp))
+    check_reachable(*join["address"])
+    names = select(join, roles)
+    if not names:
+        raise XmppError(f"no agent of this run has a name or role in {', '.join(roles)}")
+    say(f"hosting {', '.join(names)}; waiting for the run to end")
+    asyncio.run(serve(join, names))
+
+
+class Forked:
+    """An agents process forked from the run's process (all modules already imported: no start-up cost).
+
+    It leads a process group of its own, so :func:`agents.xmpp.server.kill_group` ends it, and it
+    exits by itself when the run's process goes away.
+    """
+
+    def __init__(self, join_file: Path, names: list[str], err_file: Path) -> None:
+        self.names = names
+        self.err_file = err_file
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.setsid()
+                threading.Thread(target=_watch_pid, args=(parent,), daemon=True).start()
+                join = json.loads(Path(join_file).read_text())
+                asyncio.run(serve(join, names))
+            except BaseException as exc:  # noqa: BLE001 - one line for the parent to show
+                code = 2
+                try:
+                    fd = os.open(err_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                    os.write(fd, f"{type(exc).__name__}: {exc}\n".encode())
+                    os.close(fd)
+                except OSError:
+                    pass
+            finally:
+                os._exit(code)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout  # clock-ok: process reaping
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:  # clock-ok
+                raise subprocess.TimeoutExpired(f"agents process {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+
+def _watch_pid(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def _watch_parent() -> None:
     while os.read(0, 4096):  # raw reads: a buffered sys.stdin lock would deadlock forked children
         pass
