@@ -229,6 +229,7 @@ class LogicHost(XmppAgent):
         for name in info["names"]:
             if handler is not None:
                 handler(ctx, name)
+        agent.step(ctx, [])  # e.g. award a task whose last awaited bid was the lost agent's
         agent.seq = ctx.seq
         await self._report(ctx, info["tick"], info["round"], lost=True)
 

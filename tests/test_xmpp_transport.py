@@ -1,0 +1,133 @@
+"""SPADE agents over XMPP: the same incident log as in-process, servers and processes cleaned up.
+
+The embedded server (pyjabber in a child process) is started by a fixture and stopped at the
+end; every test checks that it leaves no process of its own behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenarios.loader import load
+from scenarios.runner import run
+from xmpp_helpers import SCENARIO, children
+
+OPSTWIN = str(Path(sys.executable).parent / "opstwin")
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from agents.xmpp.server import EmbeddedServer
+
+    server = EmbeddedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def no_leftovers():
+    before = set(children())
+    yield
+    left = set(children()) - before
+    assert not left, f"processes left behind: {sorted(left)}"
+
+
+@pytest.fixture(scope="module")
+def inproc_sha():
+    return run(load(SCENARIO), seed=2, agents=True, transport="inproc")["log_sha256"]
+
+
+def test_spade_one_process_same_log_as_inproc(inproc_sha, no_leftovers):
+    """Its own embedded server, started and stopped by the run."""
+    summary = run(load(SCENARIO), seed=2, agents=True, transport="spade")
+    assert summary["log_sha256"] == inproc_sha
+    assert summary["messages"] > 0
+
+
+def test_spade_three_processes_same_log_as_inproc(inproc_sha, embedded, no_leftovers):
+    stats: dict = {}
+    summary = run(load(SCENARIO), seed=2, agents=True, transport="spade", processes=3,
+                  xmpp=f"127.0.0.1:{embedded.port}", transport_options={"stats": stats})
+    assert summary["log_sha256"] == inproc_sha
+    assert stats["rounds"] == summary["rounds"] and stats["lost"] == []
+
+
+def test_cli_default_transport_is_spade_and_matches(inproc_sha, tmp_path, no_leftovers):
+    proc = subprocess.run([OPSTWIN, "run", str(SCENARIO), "--seed", "2", "--processes", "2", "-q",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["log_sha256"] == inproc_sha
+
+
+def test_server_down_is_one_line_and_exit_2(tmp_path, no_leftovers):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    out = tmp_path / "out"
+    proc = subprocess.run([OPSTWIN, "run", str(SCENARIO), "--xmpp", f"127.0.0.1:{port}", "-q", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no XMPP server" in lines[0] and "Traceback" not in proc.stderr
+    assert not (out / "incidents.jsonl").exists() and not (out / "summary.json").exists()
+
+
+def local_address() -> str | None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("10.254.254.254", 1))
+        ip = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if ip.startswith("127.") else ip
+
+
+def listening_ports(pids: set[int]) -> list[tuple[str, int]]:
+    """(address, port) of TCP sockets in LISTEN state owned by `pids` (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        for fd in fd_dir.iterdir() if fd_dir.exists() else []:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:
+                addr, port = f[1].split(":")
+                out.append((addr, int(port, 16)))
+    return out
+
+
+def test_embedded_server_listens_on_loopback_only_and_cleans_up(no_leftovers):
+    from agents.xmpp.server import EmbeddedServer
+
+    server = EmbeddedServer().start()
+    workdir = server.workdir
+    try:
+        pids = {server.proc.pid, *[int(p) for p in subprocess.run(
+            ["pgrep", "-g", str(server.proc.pid)], capture_output=True, text=True).stdout.split()]}
+        ports = listening_ports(pids)
+        assert ports and all(addr == "0100007F" for addr, _ in ports), ports  # 127.0.0.1, little-endian hex
+        assert 9090 not in {p for _, p in ports}
+        ip = local_address()
+        if ip:
+            with pytest.raises(OSError):
+                socket.create_connection((ip, server.port), timeout=1).close()
+    finally:
+        server.stop()
+    assert not workdir.exists()

@@ -1,0 +1,85 @@
+"""Helpers for the XMPP tests: child-process accounting and a plain slixmpp client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO = LIBRARY / "black-friday.yaml"
+
+
+def children() -> list[int]:
+    """Live (not zombie) child processes of this process."""
+    me, out = os.getpid(), []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me and fields[0] != "Z":
+            out.append(int(d.name))
+    return out
+
+
+class Client:
+    """A plain slixmpp client (not SPADE) on its own event loop: registers, logs in, sends, receives."""
+
+    def __init__(self, jid: str, password: str, address: tuple[str, int]) -> None:
+        import slixmpp
+
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.xmpp = slixmpp.ClientXMPP(jid, password)
+        self.xmpp.enable_direct_tls = False
+        import ssl
+
+        self.xmpp.ssl_context.check_hostname = False
+        self.xmpp.ssl_context.verify_mode = ssl.CERT_NONE
+        self.xmpp.register_plugin("xep_0004")
+        self.xmpp.register_plugin("xep_0077")
+        self.received: list[str] = []
+        self.ready = asyncio.Event()
+        self.xmpp.add_event_handler("register", self._register)
+        self.xmpp.add_event_handler("session_start", self._session)
+        self.xmpp.add_event_handler("message", lambda m: self.received.append(str(m["body"])))
+        self.xmpp.connect(host=address[0], port=address[1])
+        self.run(asyncio.wait_for(self.ready.wait(), 15))
+
+    async def _register(self, _):
+        iq = self.xmpp.Iq()
+        iq["type"] = "set"
+        iq["register"]["username"] = self.xmpp.boundjid.user
+        iq["register"]["password"] = self.xmpp.password
+        try:
+            await iq.send()
+        except Exception:  # noqa: BLE001 - already registered
+            pass
+
+    def _session(self, _):
+        self.xmpp.send_presence()
+        self.ready.set()
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def pump(self, seconds: float) -> None:
+        self.run(asyncio.sleep(seconds))
+
+    def send(self, to: str, body: str, metadata: dict[str, str] | None = None) -> None:
+        from spade.message import Message
+
+        msg = Message(to=to, sender=str(self.xmpp.boundjid.bare), body=body, metadata=metadata or {})
+        msg.prepare(self.xmpp).send()
+        self.pump(0.2)
+
+    def close(self) -> None:
+        try:
+            self.xmpp.disconnect()
+            self.pump(0.3)
+        finally:
+            self.loop.close()
