@@ -191,9 +191,12 @@ class Coordinator(Agent):
         for plan in sorted(self.plans.values(), key=lambda p: p.incident):
             if plan.status != "open" or plan.task is None:
                 continue
+            was_waited = name in plan.waiting
             plan.waiting.discard(name)
             plan.bids.pop(name, None)
-            if plan.awarded and plan.verify_until is None:  # its action may never report back
+            # its action may never report back; or it was the last bidder awaited and nobody bid
+            if (plan.awarded and plan.verify_until is None) or (
+                    was_waited and not plan.awarded and not plan.waiting and not plan.bids):
                 ctx.log("reauction", incident=plan.incident, task=plan.task, lost=name)
                 plan.steps.insert(0, plan.current)
                 plan.tried.discard((plan.current[0], plan.current[1]))

@@ -1,0 +1,97 @@
+"""SPADE transport robustness: a killed agents process, and JIDs that are not on the run's roster."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from scenarios.loader import load
+from scenarios.runner import build, run
+from xmpp_helpers import SCENARIO, Client, children
+
+
+@pytest.fixture
+def no_leftovers():
+    before = set(children())
+    yield
+    left = set(children()) - before
+    assert not left, f"processes left behind: {sorted(left)}"
+
+
+def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch, tmp_path, no_leftovers):
+    """4 processes: twin | diagnoser, coordinator, guard | compute, network | deploy, storage."""
+    import agents.xmpp.transport as tr
+
+    made = []
+    original = tr.SpadeTransport.__init__
+
+    def capture(self, *a, **kw):
+        made.append(self)
+        original(self, *a, **kw)
+
+    monkeypatch.setattr(tr.SpadeTransport, "__init__", capture)
+    killed = []
+
+    def progress(frame, scenario):
+        if frame.tick == 30 and not killed:
+            worker = next(w for w in made[0].workers if "network" in w.opstwin_names)
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.opstwin_names)
+
+    scenario = load(SCENARIO)
+    summary = run(scenario, seed=2, agents=True, transport="spade", processes=4, progress=progress, out=tmp_path,
+                  transport_options={"round_timeout": 2.0})
+    assert killed == [["compute", "network"]]
+    assert summary["ticks"] == scenario.ticks  # the run went on to its end
+    events = [json.loads(line) for line in (tmp_path / "incidents.jsonl").read_text().splitlines()]
+    lost = [e for e in events if e["kind"] == "agent_lost"]
+    assert lost and {e["agent"] for e in lost} <= {"compute", "network"}
+    when = {e["agent"]: i for i, e in enumerate(events) if e["kind"] == "agent_lost"}  # position in the log
+    assert any(e["kind"] == "reauction" for e in events)
+    sent = [(i, e) for i, e in enumerate(events) if e["kind"] == "msg" and e["perf"] in ("cfp", "accept-proposal")]
+    assert not [e for i, e in sent if e["to"] in when and i > when[e["to"]]]  # nothing more for the dead
+    awards = [e for i, e in sent if e["perf"] == "accept-proposal" and i > min(when.values())]
+    assert awards and all(e["to"] in ("deploy", "storage") for e in awards)  # the living took the work
+    assert events[-1]["kind"] == "run_finished"
+
+
+def test_foreign_jid_is_dropped(no_leftovers, caplog):
+    """A JID off the roster sends an accept-proposal to a specialist and an action request to control."""
+    from agents.messages import make
+    from agents.team import build_team
+    from agents.xmpp.transport import SpadeTransport
+
+    scenario = load(SCENARIO)
+    r = build(scenario, 2)
+    team = build_team(scenario.agents, r.twin, r.control, r.seed)
+    transport = SpadeTransport(team.agents, scenario, r.seed)
+    client = None
+    try:
+        caplog.set_level(logging.WARNING, logger="opstwin.xmpp")
+        client = Client("mallory@localhost", "secret-pw", transport.address)
+        award = make("accept-proposal", "award", "coordinator", "compute", "x", {"task": "t1"}, 0, 0, 1)
+        action = make("request", "action", "compute", "control", "y",
+                      {"task": "t1", "action": "restart", "target": "storefront"}, 0, 0, 2)
+        for m in (award, action):
+            meta = {"ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": "0",
+                    "round": "0", "sender": m.sender, "seq": str(m.seq)}
+            client.send(transport.roster.jids[m.receiver], m.to_json(), meta)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and caplog.text.count("not on this run's roster") < 2:
+            client.pump(0.1)
+        assert caplog.text.count("not on this run's roster") >= 2
+        # nothing was queued, and a round that lets them act finds nothing
+        assert all(not transport.local[n].pending for n in ("compute", "control"))
+        reports = transport.run_round(0, 1, 0.0, 1.0, {"compute": 0, "control": 0})
+        assert all(not rep.outbox and not rep.events for rep in reports)
+        assert r.control.tickets == {} and team.by_name("compute").queue == []
+    finally:
+        if client:
+            client.close()
+        transport.close()
+        r.log.close()
