@@ -30,7 +30,7 @@ http_ports = {{ }}
 https_ports = {{ }}
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "posix" }}
 modules_disabled = {{ "s2s"; "offline" }}
-allow_registration = true
+allow_registration = {registration}
 min_seconds_between_registrations = 0
 authentication = "internal_hashed"
 storage = "memory"
@@ -56,8 +56,9 @@ def free_port() -> int:
 class ProsodyServer:
     """Prosody on 127.0.0.1 and a free port, in a temp folder; a context manager."""
 
-    def __init__(self, start_timeout: float = 20.0) -> None:
+    def __init__(self, start_timeout: float = 20.0, registration: bool = True) -> None:
         self.start_timeout = start_timeout
+        self.registration = registration
         self.host, self.domain = "127.0.0.1", "localhost"
         self.port: int | None = None
         self.dir: Path | None = None
@@ -80,7 +81,8 @@ class ProsodyServer:
         self.port = free_port()
         root = "run_as_root = true" if os.geteuid() == 0 else ""
         cfg = self.dir / "prosody.cfg.lua"
-        cfg.write_text(CONFIG.format(dir=self.dir, port=self.port, root=root))
+        cfg.write_text(CONFIG.format(dir=self.dir, port=self.port, root=root,
+                                     registration="true" if self.registration else "false"))
         os.chmod(self.dir, 0o755)
         self.proc = subprocess.Popen(["prosody", "--config", str(cfg), "-F"], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

@@ -174,6 +174,9 @@ class SpadeTransport:
 
     # ------------------------------------------------------------ start
     def _start(self) -> None:
+        for noisy in ("slixmpp", "spade", "SPADE", "spade.Agent"):  # their chatter is ours to report
+            if logging.getLogger(noisy).level == logging.NOTSET:
+                logging.getLogger(noisy).setLevel(logging.CRITICAL)
         if self.xmpp:
             host, port = parse_address(self.xmpp)
             check_reachable(host, port)
