@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from agents.base import Agent, Context
 from agents.messages import ActionRequest, ActionResult, Approval, Message
@@ -38,6 +38,8 @@ class Guard(Agent):
         self.settle_ticks = max(1, math.ceil(spec.settle / tick_seconds))
         self.coordinator, self.control = coordinator, control
         self.watches: dict[str, Watch] = {}
+        # set by a transport when a human operator is online: Approval -> "approve" / "deny" / None (no answer)
+        self.ask_human: Callable[[Approval], str | None] | None = None
         self.undos = 0
 
     def step(self, ctx: Context, inbox: list[Message]) -> None:
@@ -66,8 +68,11 @@ class Guard(Agent):
         a: Approval = m.parsed()
         decision = "approve"
         if a.action in self.spec.approval.actions:
-            decision = self.spec.approval.default
-            ctx.log("approval", task=a.task, action=a.action, target=a.target, decision=decision, by="default")
+            decision, by = self.spec.approval.default, "default"
+            answer = self.ask_human(a) if self.ask_human else None  # attended runs only (transport-provided)
+            if answer:
+                decision, by = answer, "human"
+            ctx.log("approval", task=a.task, action=a.action, target=a.target, decision=decision, by=by)
         if decision == "approve":
             self.watches[a.task] = Watch(a.task, a.action, a.target, ctx.health)
         ctx.send("inform", "approval", m.sender, a.model_copy(update={"decision": decision, "health": ctx.health}),

@@ -96,8 +96,12 @@ def schema() -> None:
               help="Agents (names or roles, comma-separated) that `opstwin agents` hosts elsewhere (spade).")
 @click.option("--join", "join_file", type=click.Path(path_type=Path), default=None,
               help="Where to write the join file for `opstwin agents` (mode 0600; default: a temp file, shown).")
+@click.option("--human-wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="Attended run (spade): wait this long for the scenario's human to approve/deny over XMPP; "
+                   "0 keeps the YAML default decision (reproducible).")
 def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: bool, transport: str, processes: int,
-        xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None) -> None:
+        xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
+        human_wait: float) -> None:
     """Run one scenario FILE; writes incidents.jsonl and summary.json."""
     from scenarios.progress import live_progress
     from scenarios.runner import run as run_scenario
@@ -111,7 +115,7 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
                                    transport=transport, processes=processes, xmpp=xmpp,
                                    transport_options={"round_timeout": round_timeout, "join_file": join_file,
                                                       "remote": remote.split(",") if remote else None,
-                                                      "say": lambda s: err.print(s)})
+                                                      "say": lambda s: err.print(s), "human_wait": human_wait})
         except Exception as exc:  # an XMPP server down or refusing login: one line, exit 2
             if type(exc).__name__ != "XmppError":
                 raise

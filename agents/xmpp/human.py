@@ -24,6 +24,11 @@ def chat_text(m: Message) -> str:
     return f"[opstwin] {m.performative} {m.kind} from {m.sender}: {m.to_json()}"
 
 
+def approval_text(task: str, action: str, target: str, wait: float) -> str:
+    return (f"[opstwin] approval needed for task {task}: {action} on {target}. "
+            f"Reply 'approve {task}' or 'deny {task}' within {wait:g}s (else the scenario's default).")
+
+
 def parse_reply(text: str) -> tuple[str, str] | None:
     """``approve t3`` -> ("approve", "t3"); anything else -> None."""
     words = (text or "").strip().split()

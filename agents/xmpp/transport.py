@@ -142,7 +142,8 @@ class SpadeTransport:
 
     def __init__(self, agents: list, scenario, seed: int, *, processes: int = 1, xmpp: str | None = None,
                  round_timeout: float = 30.0, start_timeout: float = 90.0, remote: list[str] | None = None,
-                 join_file: Path | None = None, say=None, stats: dict[str, Any] | None = None) -> None:
+                 join_file: Path | None = None, say=None, stats: dict[str, Any] | None = None,
+                 human_wait: float = 0.0) -> None:
         self.logic = {a.name: a for a in agents}
         self.roles = {a.name: a.role for a in agents}
         self.scenario, self.seed = scenario, seed
@@ -163,6 +164,7 @@ class SpadeTransport:
         self.tmp = Path(tempfile.mkdtemp(prefix="opstwin-run-"))
         self.join_file = join_file or self.tmp / "join.json"
         self.stats = stats if stats is not None else {}
+        self.human_wait = human_wait  # > 0: attended; wall seconds to wait for the human's approve/deny
         self.rounds = 0
         self.round_seconds = 0.0
         self.stanzas = 0  # protocol stanzas (round start, round done, lost) the clock sent or received
@@ -210,7 +212,7 @@ class SpadeTransport:
         data = {
             "scenario": json.loads(self.scenario.model_dump_json()), "seed": self.seed,
             "address": list(self.address), "clock": self.roster.clock, "jids": self.roster.jids,
-            "human": self.roster.human, "passwords": {n: p for n, p in self.passwords.items() if n != "clock"},
+            "human": self.roster.human, "human_wait": self.human_wait, "passwords": {n: p for n, p in self.passwords.items() if n != "clock"},
         }
         fd = os.open(self.join_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -234,7 +236,7 @@ class SpadeTransport:
 
         for n in mine:
             self.local[n] = LogicHost(self.roster.jids[n], self.passwords[n], self.roster, self.address,
-                                      self.logic[n], human_text=chat_text)
+                                      self.logic[n], human_text=chat_text, human_wait=self.human_wait)
         self.clock.need = set(self.logic)
         await self._login(self.clock)
         await asyncio.gather(*(self._login(a) for a in self.local.values()))

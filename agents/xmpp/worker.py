@@ -54,7 +54,8 @@ async def serve(join: dict, names: list[str]) -> None:
     Container().reset()
     roster = Roster(join["jids"], join["clock"], join.get("human"))
     address = (join["address"][0], int(join["address"][1]))
-    hosts = [LogicHost(roster.jids[a.name], join["passwords"][a.name], roster, address, a, human_text=chat_text)
+    hosts = [LogicHost(roster.jids[a.name], join["passwords"][a.name], roster, address, a, human_text=chat_text,
+                       human_wait=join.get("human_wait", 0.0))
              for a in build_agents(join, names)]
     await asyncio.gather(*(start_agent(h) for h in hosts))
     for h in hosts:

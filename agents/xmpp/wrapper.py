@@ -24,6 +24,7 @@ are sent as readable chat messages; see :mod:`agents.xmpp.human`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 from dataclasses import dataclass, field
@@ -159,8 +160,14 @@ class LogicHost(XmppAgent):
     """Hosts one logic :class:`agents.base.Agent`; steps it when the clock says and its inbox is in."""
 
     def __init__(self, jid: str, password: str, roster: Roster, address: tuple[str, int], logic: Agent,
-                 human_text=None) -> None:
+                 human_text=None, human_wait: float = 0.0) -> None:
         super().__init__(jid, password, roster, address)
+        # attended: an agent that can ask the human (the guard) steps in a thread and waits up to
+        # human_wait wall seconds for a reply; the sim does not advance meanwhile
+        self.human_wait = human_wait if roster.human and hasattr(logic, "ask_human") else 0.0
+        self.answers: dict[str, concurrent.futures.Future] = {}
+        if self.human_wait > 0:
+            logic.ask_human = self._ask_human
         self.logic = logic
         self.pending: dict[tuple[int, int], list[Message]] = {}
         self.current: dict[str, Any] | None = None
@@ -173,7 +180,9 @@ class LogicHost(XmppAgent):
         if sender is None:
             return
         kind = msg.get_metadata("ot")
-        if kind == "data":
+        if self.roster.human and sender == bare(self.roster.human):
+            self._on_human(msg.body or "")
+        elif kind == "data":
             await self._on_data(sender, msg)
         elif sender != self.roster.clock:
             log.warning("%s: dropped a %r message from %s (only the clock sends those)", self.jid, kind, sender)
@@ -217,9 +226,46 @@ class LogicHost(XmppAgent):
         inbox = sorted(got, key=lambda m: m.order)
         agent = self.logic
         ctx = Context(agent.name, cur["tick"], cur["round"], cur["t"], cur["health"], agent.seq)
-        agent.step(ctx, inbox)
+        if self.human_wait > 0:
+            await asyncio.get_running_loop().run_in_executor(None, agent.step, ctx, inbox)
+        else:
+            agent.step(ctx, inbox)
         agent.seq = ctx.seq
         await self._report(ctx, cur["tick"], cur["round"])
+
+    def dispatch(self, msg: SpadeMessage):
+        """The human's answers bypass the mailbox: it is busy waiting for them while the step asks."""
+        if self.human_wait > 0 and bare(msg.sender) == bare(self.roster.human):
+            self._on_human(msg.body or "")
+            return []
+        return super().dispatch(msg)
+
+    def _on_human(self, text: str) -> None:
+        from agents.xmpp.human import parse_reply
+
+        reply = parse_reply(text)
+        fut = self.answers.get(reply[1]) if reply else None
+        if fut is None or fut.done():
+            log.warning("%s: ignored a message from the human: %r", self.jid, text[:80])
+            return
+        fut.set_result(reply[0])
+
+    def _ask_human(self, a) -> str | None:
+        """Called from the step thread: send the request as chat, wait for `approve|deny <task>`."""
+        from agents.xmpp.human import approval_text
+
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self.answers[a.task] = fut
+        text = approval_text(a.task, a.action, a.target, self.human_wait)
+        try:
+            asyncio.run_coroutine_threadsafe(
+                self.send(spade_message(bare(self.roster.human), text, {"ot": "human", "kind": "approval"})),
+                self.loop).result(5)
+            return fut.result(self.human_wait)
+        except concurrent.futures.TimeoutError:
+            return None
+        finally:
+            self.answers.pop(a.task, None)
 
     async def _on_lost(self, info: dict[str, Any]) -> None:
         self.lost.update(info["names"])
