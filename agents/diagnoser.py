@@ -20,6 +20,10 @@ from agents.messages import Alert, Diagnosis, IncidentUpdate, Message
 from agents.reasoners import Reasoner
 
 
+OWN = {"rate_spike", "down", "restarts", "memory"}  # symptoms a cascade does not give a caller
+CASCADE = {"log:upstream_error", "log:connection_timeout", "log:slow_request", "log:overloaded", "log:cert_expired"}
+
+
 @dataclass
 class Incident:
     id: str
@@ -86,12 +90,16 @@ class Diagnoser(Agent):
 
     def _covered(self, component: str) -> bool:
         """Whether an open incident explains `component`: it covers it, or `component` is a
-        caller of a component it covers (a cascade that showed after the diagnosis)."""
+        caller of a component it covers showing only the symptoms a cascade gives (a caller
+        with a problem of its own, a surge or its own error, is not explained by it)."""
         graph = self.reasoner.topo.graph
+        alert = self.anomalies.get(component)
+        own = alert is not None and any(s in OWN or (s.startswith("log:") and s not in CASCADE) for s in alert.symptoms)
         for inc in self._open():
-            if component in inc.covers:
+            if component in inc.covers and not (own and component not in inc.core):
                 return True
-            if component in graph and any(c in graph and nx.has_path(graph, component, c) for c in inc.covers):
+            if not own and component in graph and any(c in graph and nx.has_path(graph, component, c)
+                                                       for c in inc.covers):
                 inc.covers.add(component)
                 return True
         return False
@@ -114,7 +122,7 @@ class Diagnoser(Agent):
             if root in by_root:  # late alerts of a known incident
                 by_root[root].covers |= group.covers
                 continue
-            if group.covers <= {c for i in self._open() for c in i.covers}:
+            if any(root in i.core for i in self._open()) or self._covered(root):
                 continue
             self._next += 1
             inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t, self._core(root, group.covers))

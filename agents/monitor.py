@@ -11,7 +11,8 @@ alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
 2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
    fitted on warm-up feature vectors normalized per service, scores only the services the
    screen flagged, and decides the borderline ones; symptoms no healthy service shows
-   (replicas down, restarts, p99 over SLO, errors over 5%) need no second opinion. (Tree
+   (replicas down, restarts, p99 over SLO or 5x its baseline, errors over 5%) need no second
+   opinion. (Tree
    ensembles isolate a point far outside the training range no faster than one at its
    edge, so a learned model alone under-reports gross failures.)
 
@@ -163,7 +164,7 @@ class Monitor(Agent):
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
         }
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
-        self._sure = (down > 0) | (restarts > 0) | (lat > 1.0) | (err > np.maximum(0.05, m[0] * 10))
+        self._sure = (down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1]) | (err > np.maximum(0.05, m[0] * 10))
         return flags
 
     def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
