@@ -11,6 +11,40 @@ from twin.spec import GenerateSpec, LoadSpec
 from twin.synthetic import default_rps, generate
 
 
+def agents_scenario(services: int, hours: float, tick: float, seed: int, faults_per_hour: float):
+    """A synthetic scenario: the generated topology, seeded random faults of every type, the default team."""
+    from faults.catalog import CATALOG
+    from scenarios.loader import parse
+
+    topology = generate(GenerateSpec(services=services), seed)
+    data = {
+        "name": f"bench-{services}", "seed": seed, "duration": hours * 3600.0, "tick": tick,
+        "topology": topology.model_dump(mode="json", exclude={"generate"}),
+        "load": {"rps": default_rps(topology)},
+        "faults": {"random": [{"rate_per_hour": faults_per_hour, "types": sorted(CATALOG),
+                               "window": {"start": 3600.0, "end": max(hours - 1, 1.5) * 3600.0},
+                               "duration": 3600.0}]},
+    }
+    return parse(data, "<bench>")
+
+
+def bench_agents(services: int, hours: float, tick: float = 10.0, seed: int = 1, faults_per_hour: float = 0.5,
+                 say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run twin + faults + the in-process team; report speed and the team's metrics."""
+    from scenarios.runner import run
+
+    scenario = agents_scenario(services, hours, tick, seed, faults_per_hour)
+    say(f"twin + team: {services} services, {hours:g} h at {tick:g} s ticks, ~{faults_per_hour:g} faults/h")
+    summary = run(scenario, seed=seed, agents=True)
+    m = summary["metrics"]
+    return {
+        "services": services, "ticks": summary["ticks"], "sim_seconds": summary["sim_seconds"],
+        "wall_seconds": summary["wall_seconds"], "speedup": summary["speedup"], "agents": True,
+        "faults_injected": m["faults_injected"], "faults_resolved": m["faults_resolved"],
+        "rca_ac1": m["rca_ac1"], "false_alerts_per_day": m["false_alerts_per_day"], "messages": m["messages"],
+    }
+
+
 def bench_twin(services: int, hours: float, tick: float = 10.0, seed: int = 1, naive: bool = False,
                say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the twin alone on a synthetic topology; optionally the naive model too."""

@@ -206,11 +206,21 @@ def bench() -> None:
 @click.option("--tick", type=float, default=10.0, show_default=True, help="Seconds per tick.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--naive", is_flag=True, help="Also time one SimPy process per service; adds `ratio`.")
-def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: bool) -> None:
-    """Time the twin alone on a synthetic topology of N services."""
-    from scenarios.bench import bench_twin
+@click.option("--agents", is_flag=True, help="Run the in-process team too, with seeded random faults.")
+@click.option("--faults-per-hour", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="With --agents: rate of random faults (every type).")
+def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: bool, agents: bool,
+                   faults_per_hour: float) -> None:
+    """Time the twin alone (or with the team: --agents) on a synthetic topology of N services."""
+    from scenarios.bench import bench_agents, bench_twin
 
-    result = bench_twin(services, hours, tick=tick, seed=seed, naive=naive, say=lambda s: err.print(s))
+    say = lambda s: err.print(s)  # noqa: E731
+    if agents and naive:
+        fail("--agents and --naive do not combine")
+    if agents:
+        result = bench_agents(services, hours, tick=tick, seed=seed, faults_per_hour=faults_per_hour, say=say)
+    else:
+        result = bench_twin(services, hours, tick=tick, seed=seed, naive=naive, say=say)
     click.echo(json.dumps(result))
 
 
