@@ -20,6 +20,7 @@ from agents.messages import Alert, Diagnosis, IncidentUpdate, Message
 from agents.reasoners import Reasoner
 
 
+ESCALATED_QUIET = 3600.0  # an escalated incident closes after this long without alerts
 OWN = {"rate_spike", "down", "restarts", "memory"}  # symptoms a cascade does not give a caller
 CASCADE = {"log:upstream_error", "log:connection_timeout", "log:slow_request", "log:overloaded", "log:cert_expired"}
 
@@ -31,6 +32,7 @@ class Incident:
     root: str
     opened: float
     core: set[str] = field(default_factory=set)  # the root and what sits on it: resolved when quiet
+    quiet_since: float | None = None
     exclude: set[tuple[str, str]] = field(default_factory=set)
     status: str = "open"
 
@@ -43,6 +45,7 @@ class Diagnoser(Agent):
         super().__init__(name, seed)
         self.reasoner = reasoner
         self.coordinator = coordinator
+        self.tick_seconds = tick_seconds
         self.gather_ticks = max(0, math.ceil(gather / tick_seconds))
         self.anomalies: dict[str, Alert] = {}
         self.incidents: dict[str, Incident] = {}
@@ -51,6 +54,10 @@ class Diagnoser(Agent):
 
     def _open(self) -> list[Incident]:
         return [i for i in self.incidents.values() if i.status == "open"]
+
+    def _live(self) -> list[Incident]:
+        """Open or escalated: a human owns an escalated incident, but it still explains its alerts."""
+        return [i for i in self.incidents.values() if i.status in ("open", "escalated")]
 
     def step(self, ctx: Context, inbox: list[Message]) -> None:
         new = False
@@ -95,7 +102,7 @@ class Diagnoser(Agent):
         graph = self.reasoner.topo.graph
         alert = self.anomalies.get(component)
         own = alert is not None and any(s in OWN or (s.startswith("log:") and s not in CASCADE) for s in alert.symptoms)
-        for inc in self._open():
+        for inc in self._live():
             if component in inc.covers and not (own and component not in inc.core):
                 return True
             if not own and component in graph and any(c in graph and nx.has_path(graph, component, c)
@@ -106,23 +113,31 @@ class Diagnoser(Agent):
 
     def _resolve(self, ctx: Context) -> None:
         """An incident is resolved when its core is quiet; callers may still alert for other reasons."""
-        for inc in self._open():
-            if not any(c in self.anomalies for c in inc.core):
-                inc.status = "resolved"
-                ctx.log("incident_resolved", incident=inc.id, root=inc.root)
-                ctx.send("inform", "incident", self.coordinator, IncidentUpdate(incident=inc.id, status="resolved"))
+        for inc in self._live():
+            if any(c in self.anomalies for c in inc.core):
+                inc.quiet_since = None
+                continue
+            if inc.quiet_since is None:
+                inc.quiet_since = ctx.t
+                if inc.status == "escalated":
+                    ctx.wake_at(ctx.tick + math.ceil(ESCALATED_QUIET / self.tick_seconds))
+            if inc.status == "escalated" and ctx.t - inc.quiet_since < ESCALATED_QUIET - 1e-6:
+                continue  # a human owns it: a fault that comes back (a leak) is still theirs
+            inc.status = "resolved"
+            ctx.log("incident_resolved", incident=inc.id, root=inc.root)
+            ctx.send("inform", "incident", self.coordinator, IncidentUpdate(incident=inc.id, status="resolved"))
 
     def _diagnose(self, ctx: Context) -> None:
         """Localize over every alerting component; open incidents only for new roots."""
         if not any(not self._covered(c) for c in self.anomalies):
             return
-        by_root = {i.root: i for i in self._open()}
+        by_root = {i.root: i for i in self._live()}
         for group in self.reasoner.localize(dict(self.anomalies)):
             root = group.candidates[0].component
             if root in by_root:  # late alerts of a known incident
                 by_root[root].covers |= group.covers
                 continue
-            if any(root in i.core for i in self._open()) or self._covered(root):
+            if any(root in i.core for i in self._live()) or self._covered(root):
                 continue
             self._next += 1
             inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t, self._core(root, group.covers))

@@ -1,0 +1,152 @@
+"""The agent team in-process: every fault type found, localized and fixed; TNR; quiet days.
+
+Each scenario here is the same small cloud with one fault (or none), run for four hours with
+the default team; the facts asserted are the ones the README's metrics table defines.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from agents import reasoners
+from agents.runbook import RUNBOOK, Hypothesis
+from faults.catalog import CATALOG
+from scenarios.loader import parse
+from scenarios.runner import run
+
+CLOUD = {
+    "name": "team-test",
+    "duration": "4h",
+    "tick": "10s",
+    "topology": {
+        "hosts": [
+            {"name": "h1", "disks": [{"name": "d1", "size": "100GB", "used": "10GB"}]},
+            {"name": "h2", "disks": [{"name": "d2", "size": "100GB", "used": "10GB"}]},
+            {"name": "h3"},
+        ],
+        "services": [
+            {"name": "web", "host": "h1", "entry": True, "replicas": 3, "depends_on": ["api", "auth"], "disk": "d1"},
+            {"name": "auth", "host": "h2", "replicas": 2, "capacity": 300},
+            {"name": "api", "host": "h2", "replicas": 3, "depends_on": ["db", "cache"], "disk": "d2"},
+            {"name": "cache", "host": "h3", "replicas": 2, "capacity": 400},
+            {"name": "db", "host": "h3", "standby_host": "h2", "replicas": 1, "capacity": 800},
+        ],
+    },
+    "load": {"rps": 150},
+}
+TARGET = {"service": "api", "host": "h2", "disk": "d2"}
+SPECIAL = {
+    "traffic_spike": {"target": "web", "factor": 4},
+    "network_partition": {"target": "h2", "peer": "h3"},
+    "dependency_outage": {"target": "db"},
+    "certificate_expiry": {"target": "auth"},
+}
+
+
+def scenario_with(fault: dict | None = None, **agents):
+    data = copy.deepcopy(CLOUD)
+    if fault:
+        data["faults"] = {"scheduled": [fault]}
+    if agents:
+        data["agents"] = agents
+    return parse(data)
+
+
+def one_fault(kind: str) -> dict:
+    entry = {"type": kind, "target": TARGET[CATALOG[kind].target], "at": "1h"}
+    entry.update(SPECIAL.get(kind, {}))
+    return entry
+
+
+def events(out, kind=None):
+    lines = [json.loads(line) for line in (out / "incidents.jsonl").read_text().splitlines()]
+    return [e for e in lines if kind is None or e["kind"] == kind]
+
+
+@pytest.mark.parametrize("kind", sorted(CATALOG))
+def test_every_fault_type_is_detected_localized_remediated_and_health_restored(kind, tmp_path):
+    summary = run(scenario_with(one_fault(kind)), seed=1, out=tmp_path, agents=True)
+    m = summary["metrics"]
+    assert m["detection_recall"] == 1.0, "detected"
+    assert m["rca_ac1"] == 1.0, "localized: the first diagnosis names the fault's component first"
+    assert m["faults_resolved"] == 1 and m["mitigation_success_rate"] == 1.0, "remediated by the team"
+    assert m["false_alerts"] == 0 and m["escalations"] == 0
+    fault = summary["faults"][0]
+    fixer = next(e for e in events(tmp_path, "action_succeeded") if e["action_id"] == fault["resolved_by"])
+    assert [fixer["action"], fixer["target"]] in fault["fixes"] and fixer["by"] != "operator"
+    assert summary["health"]["final"] >= 0.99, "health restored"
+    assert m["mttr_mean_s"] is not None and m["mttr_mean_s"] < 3600
+
+
+def test_a_harmful_fix_is_undone_by_the_guard_and_the_incident_fixed_another_way(tmp_path, monkeypatch):
+    # force the team's first idea for a memory leak to be a harmful one: scale down to one replica
+    harmful = tuple(
+        Hypothesis(h.fault, h.kind, h.category, h.evidence,
+                   (("scale_service", {"replicas": 1}), *h.fixes), h.needs) if h.fault == "memory_leak" else h
+        for h in RUNBOOK
+    )
+    monkeypatch.setattr(reasoners, "RUNBOOK", harmful)
+    summary = run(scenario_with(one_fault("memory_leak")), seed=1, out=tmp_path, agents=True)
+    undone = events(tmp_path, "action_undone")
+    assert [(e["action"], e["target"], e["by"]) for e in undone] == [("scale_service", "api", "guard")]
+    violation = events(tmp_path, "tnr_violation")[0]
+    assert violation["after"] < violation["before"] - 0.02
+    assert summary["metrics"]["tnr_undos"] == 1
+    fault = summary["faults"][0]
+    fixer = next(e for e in events(tmp_path, "action_succeeded") if e["action_id"] == fault["resolved_by"])
+    assert fixer["action"] == "restart_service" and fixer["t"] > violation["t"]
+    assert summary["metrics"]["faults_resolved"] == 1
+
+
+def test_actions_on_the_approval_list_follow_the_unattended_default(tmp_path):
+    scenario = scenario_with(one_fault("memory_leak"),
+                             guard={"approval": {"actions": ["restart_service"], "default": "deny"},
+                                    "max_attempts": 2})
+    summary = run(scenario, seed=1, out=tmp_path, agents=True)
+    approvals = events(tmp_path, "approval")
+    assert approvals and all(a["decision"] == "deny" and a["action"] == "restart_service" for a in approvals)
+    assert not [e for e in events(tmp_path, "action_started") if e["action"] == "restart_service"]
+    assert summary["metrics"]["escalations"] == 1
+
+
+def test_a_quiet_day_gets_no_alerts_and_no_actions(tmp_path):
+    data = copy.deepcopy(CLOUD)
+    data["duration"] = "24h"
+    summary = run(parse(data), seed=3, out=tmp_path, agents=True)
+    assert summary["metrics"]["false_alerts_per_day"] == 0
+    assert not events(tmp_path, "action_started")
+    assert summary["messages"] == 0 and summary["rounds"] == 0, "quiet ticks cost no messages"
+
+
+def test_same_scenario_and_seed_give_the_same_incident_log(tmp_path):
+    scenario = scenario_with(one_fault("crash_loop"))
+    a = run(scenario, seed=5, out=tmp_path / "a", agents=True)
+    b = run(scenario, seed=5, out=tmp_path / "b", agents=True)
+    assert a["log_sha256"] == b["log_sha256"]
+    assert (tmp_path / "a" / "incidents.jsonl").read_bytes() == (tmp_path / "b" / "incidents.jsonl").read_bytes()
+    c = run(scenario, seed=6, out=tmp_path / "c", agents=True)
+    assert c["log_sha256"] != a["log_sha256"]
+
+
+@pytest.mark.parametrize("detector", ["isolation_forest", "lof", "ocsvm", "threshold"])
+def test_every_detector_finds_a_leak(detector, tmp_path):
+    summary = run(scenario_with(one_fault("memory_leak"), monitor={"detector": detector, "shards": 2}),
+                  seed=2, out=tmp_path, agents=True)
+    assert summary["metrics"]["detection_recall"] == 1.0 and summary["metrics"]["faults_resolved"] == 1
+
+
+def test_the_log_holds_the_contract_net(tmp_path):
+    run(scenario_with(one_fault("disk_fill")), seed=1, out=tmp_path, agents=True)
+    msgs = events(tmp_path, "msg")
+    perfs = [m["perf"] for m in msgs if m["type"] in ("task", "bid", "refusal", "award")]
+    assert perfs[0] == "cfp" and "propose" in perfs and "accept-proposal" in perfs
+    cfp = next(m for m in msgs if m["perf"] == "cfp")
+    assert cfp["to"] == "storage" and cfp["body"]["action"] == "clean_disk" and cfp["body"]["target"] == "d2"
+    award = next(m for m in msgs if m["perf"] == "accept-proposal")
+    assert award["conv"] == cfp["conv"] and award["round"] > cfp["round"]
+    for m in msgs:  # conversation ids are derived from (sender, tick, seq), never random
+        agent, tick, seq = m["conv"].rsplit("-", 2)
+        assert tick.isdigit() and seq.isdigit()
