@@ -10,3 +10,25 @@ Only this package imports spade (DESIGN.md). Pieces:
 - :mod:`agents.xmpp.worker`: an agents process (``--processes N`` and ``opstwin agents``).
 - :mod:`agents.xmpp.prosody`: a throwaway Prosody on loopback for tests and CI.
 """
+
+
+def _import_pyjabber_upload_without_litter() -> None:
+    """Importing spade imports pyjabber, whose upload plugin makes a ``/tmp/pyjabber_xep0363_*``
+    folder at import time, in every process, and never removes it. Import it once with a
+    throwaway temp dir instead (clients never serve uploads; the server sets its own)."""
+    import shutil
+    import tempfile
+
+    before = tempfile.tempdir
+    scratch = tempfile.mkdtemp(prefix="opstwin-spade-")
+    tempfile.tempdir = scratch
+    try:
+        import pyjabber.plugins.xep_0363.upload_server  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        tempfile.tempdir = before
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_import_pyjabber_upload_without_litter()

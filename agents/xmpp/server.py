@@ -84,6 +84,9 @@ async def serve(port: int, workdir: Path, public: bool = False, verbose: bool = 
     if verbose:
         logger.add(sys.stderr, level=os.environ.get("OPSTWIN_XMPP_LOGLEVEL", "INFO"))
     patch_pyjabber(public)
+    from pyjabber.plugins.xep_0363 import upload_server
+
+    upload_server.TEMP_DIR = tempfile.mkdtemp(prefix="pyjabber_xep0363_", dir=workdir)
     from pyjabber.server import Server
     from pyjabber.server_parameters import Parameters
 
