@@ -81,8 +81,14 @@ def spade_message(to: str, body: str, meta: dict[str, str]) -> SpadeMessage:
     return msg
 
 
+MAX_BODY = 200 * 1024  # Prosody refuses c2s stanzas over 256 KiB by default; stay well below
+
+
 def data_message(m: Message, to: str) -> SpadeMessage:
-    return spade_message(to, m.to_json(), {
+    body = m.to_json()
+    if len(body) > MAX_BODY:  # bulk telemetry belongs with the twin (TWIN_SIDE), not on XMPP
+        raise ValueError(f"{m.sender} -> {m.receiver}: a {m.kind} message of {len(body)} bytes is too big for XMPP")
+    return spade_message(to, body, {
         "ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": str(m.tick),
         "round": str(m.round), "sender": m.sender, "seq": str(m.seq)})
 
