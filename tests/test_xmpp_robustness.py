@@ -81,10 +81,16 @@ def test_foreign_jid_is_dropped(no_leftovers, caplog):
             meta = {"ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": "0",
                     "round": "0", "sender": m.sender, "seq": str(m.seq)}
             client.send(transport.roster.jids[m.receiver], m.to_json(), meta)
+        # and one that claims to come from the coordinator: the server stamps the real sender
+        from spade.message import Message as SpadeMessage
+
+        forged = SpadeMessage(to=transport.roster.jids["compute"], sender=transport.roster.jids["coordinator"],
+                              body=award.to_json(), metadata=meta)
+        forged.prepare(client.xmpp).send()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and caplog.text.count("not on this run's roster") < 2:
+        while time.monotonic() < deadline and caplog.text.count("not on this run's roster") < 3:
             client.pump(0.1)
-        assert caplog.text.count("not on this run's roster") >= 2
+        assert caplog.text.count("not on this run's roster") >= 3
         # nothing was queued, and a round that lets them act finds nothing
         assert all(not transport.local[n].pending for n in ("compute", "control"))
         reports = transport.run_round(0, 1, 0.0, 1.0, {"compute": 0, "control": 0})

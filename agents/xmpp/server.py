@@ -17,6 +17,8 @@ Workarounds for pyjabber's bugs (see shared/DEPENDENCIES.md), applied in :func:`
   before the server resets its parser: the parser clears its stack whenever a new
   ``<stream:stream>`` starts, and ``reset_stack`` becomes a no-op;
 - it leaves ``pyjabber_xep0363_*`` temp folders: they are made inside the private folder;
+- it relays whatever ``from`` a client claims, so anyone could speak as an agent: messages are
+  stamped with the sender's authenticated JID (as Prosody does);
 - stale sessions drop messages to a JID that reconnects: every run uses fresh JIDs and every
   agent announces presence in ``setup()`` (:mod:`agents.xmpp.wrapper`).
 """
@@ -71,6 +73,16 @@ def patch_pyjabber(public: bool = False) -> None:
         return original(self, name, qname, attrs)
 
     XMLParser.startElementNS = start_element
+
+    from pyjabber.stream.handlers.StanzaHandler import StanzaHandler
+
+    handle_msg = StanzaHandler.handle_msg
+
+    async def stamped(self, element):  # it relays a client's claimed `from`: stamp the session's own JID
+        element.attrib["from"] = str(self._jid)
+        return await handle_msg(self, element)
+
+    StanzaHandler.handle_msg = stamped
     XMLParser.reset_stack = lambda self: None
 
 
