@@ -40,6 +40,7 @@ class Plan:
     awarded: bool = False
     retried: bool = False
     verify_until: int | None = None
+    retry_at: int | None = None
 
 
 class Coordinator(Agent):
@@ -69,7 +70,9 @@ class Coordinator(Agent):
                 continue
             if plan.task and not plan.awarded and not plan.waiting:
                 self._award(ctx, plan)
-            if plan.verify_until is not None and ctx.tick >= plan.verify_until:
+            if plan.retry_at is not None and ctx.tick >= plan.retry_at:
+                self._next_step(ctx, plan, retry=True)  # nobody could take it a minute ago: ask again
+            elif plan.verify_until is not None and ctx.tick >= plan.verify_until:
                 ctx.log("fix_not_effective", incident=plan.incident, task=plan.task)
                 self._next_step(ctx, plan)
 
@@ -130,7 +133,7 @@ class Coordinator(Agent):
 
     # ------------------------------------------------------- contract net
     def _next_step(self, ctx: Context, plan: Plan, retry: bool = False) -> None:
-        plan.task, plan.current, plan.verify_until, plan.awarded = None, None, None, False
+        plan.task, plan.current, plan.verify_until, plan.awarded, plan.retry_at = None, None, None, False, None
         plan.retried = retry
         while plan.steps and (plan.steps[0][0], plan.steps[0][1]) in plan.tried:
             plan.steps.pop(0)
@@ -166,10 +169,11 @@ class Coordinator(Agent):
         if not plan.bids:
             ctx.log("no_bids", incident=plan.incident, task=plan.task)
             plan.attempts -= 1  # nobody could take it: not an attempt
-            plan.steps.append(plan.current)
+            plan.steps.insert(0, plan.current)
             plan.tried.discard((plan.current[0], plan.current[1]))
-            ctx.wake_at(ctx.tick + 6)  # try again in a minute
-            plan.verify_until = ctx.tick + 6
+            plan.awarded = True  # nothing to award; the step is asked for again in a minute
+            plan.retry_at = ctx.tick + 6
+            ctx.wake_at(plan.retry_at)
             return
         winner = min(plan.bids, key=lambda n: (plan.bids[n].cost, n))
         plan.awarded = True
