@@ -24,40 +24,33 @@ _SIZE_UNITS = {
 _NUMBER = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*"
 
 
+def _parse(value: object, units: dict[str, float], default: str, kind: str, examples: str, unit_help: str,
+           case: str) -> float:
+    """A number with an optional unit from `units` (keys in `case`: "lower" or "upper")."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a {kind} such as {examples}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and (m := re.fullmatch(_NUMBER, value)):
+        unit = getattr(m.group(2), case)() or default
+        if unit not in units:
+            raise ValueError(f"unknown {kind} unit {m.group(2)!r} in {value!r}; use {unit_help}")
+        number = float(m.group(1)) * units[unit]
+    else:
+        raise ValueError(f"expected a {kind} such as {examples}, got {value!r}")
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{kind} must be a finite, non-negative number, got {value!r}")
+    return number
+
+
 def parse_duration(value: object) -> float:
     """Seconds from ``"10s"``-style strings (or plain non-negative numbers)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 10s, 5m, 2h")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := re.fullmatch(_NUMBER, value)):
-        unit = m.group(2).lower() or "s"
-        if unit not in _DURATION_UNITS:
-            raise ValueError(f"unknown duration unit {m.group(2)!r} in {value!r}; use ms, s, m, h or d")
-        seconds = float(m.group(1)) * _DURATION_UNITS[unit]
-    else:
-        raise ValueError(f"expected a duration such as 10s, 5m, 2h, got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"duration must be a finite, non-negative number, got {value!r}")
-    return seconds
+    return _parse(value, _DURATION_UNITS, "s", "duration", "10s, 5m, 2h", "ms, s, m, h or d", "lower")
 
 
 def parse_size(value: object) -> float:
     """Bytes from ``"50GB"``-style strings (or plain non-negative numbers)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a size such as 500MB, 50GB, 2TB")
-    if isinstance(value, (int, float)):
-        size = float(value)
-    elif isinstance(value, str) and (m := re.fullmatch(_NUMBER, value)):
-        unit = m.group(2).upper() or "B"
-        if unit not in _SIZE_UNITS:
-            raise ValueError(f"unknown size unit {m.group(2)!r} in {value!r}; use B, KB, MB, GB, TB (or KiB..TiB)")
-        size = float(m.group(1)) * _SIZE_UNITS[unit]
-    else:
-        raise ValueError(f"expected a size such as 500MB, 50GB, 2TB, got {value!r}")
-    if not math.isfinite(size) or size < 0:
-        raise ValueError(f"size must be a finite, non-negative number, got {value!r}")
-    return size
+    return _parse(value, _SIZE_UNITS, "B", "size", "500MB, 50GB, 2TB", "B, KB, MB, GB, TB (or KiB..TiB)", "upper")
 
 
 def format_duration(seconds: float) -> str:
