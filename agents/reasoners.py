@@ -10,8 +10,8 @@ root-cause groups, each with ranked candidates. ``RulesReasoner`` (default) is d
    walk drifting towards dependencies, weighted by alert severity) ranks them;
 3. each candidate's evidence is scored against the runbook to name the fault and its fixes.
 
-The Ollama back-end (``agents.ollama_reasoner``) implements the same interface and falls back
-to this one when its answer does not check out.
+A local-LLM back-end (planned: Ollama) is to implement the same interface and fall back to this
+one when its answer does not check out against the evidence and the allowed actions.
 """
 
 from __future__ import annotations

@@ -33,10 +33,8 @@ class MonitorSpec(Strict):
 
 
 class DiagnoserSpec(Strict):
-    reasoner: Literal["rules", "ollama"] = "rules"
+    reasoner: Literal["rules"] = Field("rules", description="reasoning back-end (a local-LLM one is planned)")
     gather: Duration = Field(40.0, ge=0, description="wait after a new alert for a cascade to show")
-    model: str = Field("gemma3:270m", description="Ollama model (reasoner: ollama)")
-    host: str = Field("http://127.0.0.1:11434", description="Ollama server (reasoner: ollama)")
 
 
 class CoordinatorSpec(Strict):

@@ -43,10 +43,7 @@ class Team:
 
 
 def make_reasoner(spec: AgentsSpec, topo: Topology):
-    if spec.diagnoser.reasoner == "ollama":
-        from agents.ollama_reasoner import OllamaReasoner
-
-        return OllamaReasoner(topo, spec.diagnoser.model, spec.diagnoser.host)
+    """The diagnoser's reasoner named in the scenario (`rules`; an Ollama back-end plugs in here)."""
     return RulesReasoner(topo)
 
 

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from faults.targets import fault_errors
+from agents.policies import PolicyError, load_policy
 from scenarios.errors import Problem, ScenarioError
 from scenarios.schema import Scenario
 from twin.spec import reference_errors
@@ -160,6 +161,11 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
         if dep.at >= scenario.duration:
             out.append((f"deployments[{i}].at", "deployment is scheduled after the end of the run"))
     out += fault_errors(scenario.faults, scenario.topology, scenario.duration)
+    for i, spec in enumerate(scenario.agents.specialists):
+        try:
+            load_policy(spec.policy)
+        except PolicyError as exc:
+            out.append((f"agents.specialists[{i}].policy", str(exc)))
     return out
 
 

@@ -150,3 +150,16 @@ def test_the_log_holds_the_contract_net(tmp_path):
     for m in msgs:  # conversation ids are derived from (sender, tick, seq), never random
         agent, tick, seq = m["conv"].rsplit("-", 2)
         assert tick.isdigit() and seq.isdigit()
+
+
+def test_an_unknown_or_missing_bidding_policy_is_refused_at_validation():
+    from scenarios.errors import ScenarioError
+
+    data = copy.deepcopy(CLOUD)
+    data["agents"] = {"specialists": [{"name": "s", "skills": ["compute"], "policy": "models/none.zip"},
+                                      {"name": "t", "skills": ["storage"], "policy": "greedy"}]}
+    with pytest.raises(ScenarioError) as err:
+        parse(data)
+    text = str(err.value)
+    assert "agents.specialists[0].policy: bidding policy model file not found: models/none.zip" in text
+    assert "agents.specialists[1].policy: unknown bidding policy 'greedy'" in text
