@@ -40,7 +40,8 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
     table = Table(title=f"{summary['scenario']} (seed {summary['seed']})", show_header=False)
     h = summary["health"]
     table.add_row("simulated", format_duration(summary["sim_seconds"]))
-    table.add_row("wall time", f"{summary['wall_seconds']:.2f} s ({summary['speedup']}x real time)")
+    speed = f" ({summary['speedup']:,.0f}x real time)" if summary.get("speedup") else ""
+    table.add_row("wall time", f"{summary['wall_seconds']:.2f} s{speed}")
     table.add_row("health", f"min {h['min']:.3f}  mean {h['mean']:.3f}  final {h['final']:.3f}")
     for fault in summary.get("faults", []):
         status = "resolved" if fault.get("resolved_at") is not None else "open"

@@ -257,3 +257,14 @@ def test_failures_happen_at_roughly_the_stated_rate(make_twin, monkeypatch):
     monkeypatch.setattr(ACTIONS["restart_service"], "fail_probability", 0.25)
     statuses = outcomes(make_twin, 3) + outcomes(make_twin, 4) + outcomes(make_twin, 5)
     assert 0.1 < statuses.count("failed") / len(statuses) < 0.4
+
+
+def test_a_migrated_service_writes_to_its_new_hosts_disk_and_undo_moves_it_back(cloud):
+    twin, control = cloud
+    api = twin.topo.index("api")
+    host_before, disk_before = twin.service_host("api"), int(twin.svc_disk[api])
+    ticket = finish(twin, control.request("migrate_service", "api", {"host": "h1"}))
+    assert ticket.status == "succeeded" and twin.service_host("api") == "h1"
+    assert twin.topo.disks[twin.svc_disk[api]] == "d1"
+    assert control.undo(ticket.id)
+    assert twin.service_host("api") == host_before and int(twin.svc_disk[api]) == disk_before

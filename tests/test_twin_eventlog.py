@@ -30,3 +30,15 @@ def test_events_are_kept_in_memory_and_heard_by_listeners():
     assert [e["kind"] for e in log.events] == ["run_started", "alert"] and heard == log.events
     assert log.of_kind("alert") == [{"t": 5.0, "kind": "alert", "service": "db"}]
     assert json.loads(json.dumps(log.events)) == log.events  # plain data only
+
+
+def test_non_finite_numbers_are_written_as_null_so_every_line_stays_json(tmp_path):
+    import json
+
+    from twin.eventlog import EventLog
+
+    log = EventLog(tmp_path / "l.jsonl")
+    log.emit(1.0, "x", a=float("nan"), b=float("inf"), c=[float("-inf"), 1.5])
+    log.close()
+    assert json.loads((tmp_path / "l.jsonl").read_text(), parse_constant=lambda c: 1 / 0) == {
+        "t": 1.0, "kind": "x", "a": None, "b": None, "c": [None, 1.5]}

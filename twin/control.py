@@ -110,9 +110,9 @@ class MigrateService(ActionType):
         i = twin.topo.index(target)
         old = int(twin.svc_host[i])
         new = twin.topo.host_index(params["host"]) if params.get("host") else _least_loaded_host(twin, old)
-        twin.svc_host[i] = new
+        undo = _move(twin, i, new)
         twin.restart(target)
-        return lambda: twin.svc_host.__setitem__(i, old)
+        return undo
 
 
 class Failover(ActionType):
@@ -123,17 +123,22 @@ class Failover(ActionType):
     def apply(self, twin, target, params):
         i = twin.topo.index(target)
         primary, standby = int(twin.topo.svc_host[i]), int(twin.topo.svc_standby[i])
-        old = int(twin.svc_host[i])
-        twin.svc_host[i] = standby if old == primary else primary
-        old_disk = int(twin.svc_disk[i])
-        standby_disks = [d for d in range(len(twin.topo.disks)) if twin.topo.disk_host[d] == twin.svc_host[i]]
-        if old_disk >= 0 and standby_disks:
-            twin.svc_disk[i] = standby_disks[0]
+        return _move(twin, i, standby if int(twin.svc_host[i]) == primary else primary)
 
-        def undo() -> None:
-            twin.svc_host[i], twin.svc_disk[i] = old, old_disk
 
-        return undo
+def _move(twin: Twin, i: int, host: int) -> Undo:
+    """Place service `i` on `host`; a service that writes to a disk writes to the new host's first
+    disk from then on (its old one, if the host has none). Returns the undo."""
+    old_host, old_disk = int(twin.svc_host[i]), int(twin.svc_disk[i])
+    twin.svc_host[i] = host
+    disks = [d for d in range(len(twin.topo.disks)) if twin.topo.disk_host[d] == host]
+    if old_disk >= 0 and disks:
+        twin.svc_disk[i] = disks[0]
+
+    def undo() -> None:
+        twin.svc_host[i], twin.svc_disk[i] = old_host, old_disk
+
+    return undo
 
 
 class ClearFlag(ActionType):

@@ -8,6 +8,7 @@ happened. Events are also kept in memory for metrics.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -15,7 +16,7 @@ from typing import Any, Callable, TextIO
 
 def _canon(value: Any) -> Any:
     if isinstance(value, float):
-        return round(value, 6) + 0.0
+        return round(value, 6) + 0.0 if math.isfinite(value) else None  # JSON has no NaN or infinity
     if isinstance(value, dict):
         return {str(k): _canon(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
