@@ -5,9 +5,9 @@ alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
 
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
    memory, restarts, replicas down, error-log volume against a Poisson bound, request rate
-   against its hourly average, and log templates never seen in warm-up; per disk: usage,
-   time to full, IO errors; per host: CPU demand over capacity and network round trip
-   against its baseline (what a node exporter reports);
+   against its hourly average, and each error-log template seen twice in the last minute;
+   per disk: usage, time to full, IO errors; per host: CPU demand over capacity and network
+   round trip against its baseline (what a node exporter reports);
 2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
    fitted on warm-up feature vectors normalized per service, scores only the services the
    screen flagged, and decides the borderline ones; symptoms no healthy service shows
@@ -70,7 +70,6 @@ class Monitor(Agent):
         self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
         self._sq = np.zeros((3, n))
         self._count = 0
-        self._seen_templates: set[int] = set()
         self._train: list[np.ndarray] = []
         self._prev_restarts = np.zeros(n)
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
@@ -124,7 +123,6 @@ class Monitor(Agent):
         self._sum += X[:3]
         self._sq += X[:3] ** 2
         self._count += 1
-        self._seen_templates.update(int(t) for t in np.unique(f.log_template))
         if f.tick > 2:  # rows for the learned model: a seeded sample of services per tick
             take = np.sort(self.rng.choice(len(self.idx), size=min(len(self.idx), 64), replace=False))
             self._train.append((X[:, take], take))

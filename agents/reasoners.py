@@ -153,8 +153,6 @@ class RulesReasoner:
 
     def _service_groups(self, rest: dict[str, Alert], exclude) -> list[RootGroup]:
         g = self.topo.graph.subgraph(rest).copy()
-        for s in rest:  # evidence only on the service itself: dependants failing
-            pass
         weights = {s: 1.0 + rest[s].severity for s in sorted(rest)}
         total = sum(weights.values())
         try:

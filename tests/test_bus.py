@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from agents.base import Agent, Context
 from agents.bus import Clock, InProcTransport
@@ -78,7 +79,7 @@ def test_a_message_to_an_agent_not_on_the_roster_is_logged_and_not_delivered():
 def test_bodies_are_checked_against_their_kind():
     with pytest.raises(ValueError):
         make("shout", "alert", "a", "b", "c", alert("x"), 1, 0, 1)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         make("inform", "alert", "a", "b", "c", {"component": "x"}, 1, 0, 1)  # no kind, symptoms, severity
     m = make("inform", "alert", "a", "b", "a-1-1", alert("x"), 1, 0, 1)
     assert Message.from_json(m.to_json()) == m and m.parsed() == alert("x")

@@ -8,7 +8,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
 SUMMARY_KEYS = {"scenario", "seed", "sim_seconds", "wall_seconds", "log_sha256", "health", "metrics"}

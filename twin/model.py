@@ -21,7 +21,7 @@ agents through the control plane (:mod:`twin.control`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -88,7 +88,6 @@ class Frame:
     log_service: np.ndarray  # WARN/ERROR log counts as (service, template, count) triples
     log_template: np.ndarray
     log_count: np.ndarray
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Twin:

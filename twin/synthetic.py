@@ -20,7 +20,6 @@ def generate(g: GenerateSpec, seed: int) -> TopologySpec:
     n_hosts = g.hosts or max(1, -(-n // 8))
     layers = min(g.layers, n)
     entries = min(g.entries, max(1, n // layers))
-    rest = n - entries
     # layers grow geometrically from the entry layer, so every service has a caller and
     # fan-out stays bounded (about n ** (1 / layers) children per service)
     growth = max((n / entries) ** (1.0 / max(layers - 1, 1)), 1.0)
