@@ -80,6 +80,7 @@ def run(
                                       out_dir / "incidents.jsonl" if out_dir else None), team.names, r.log)
         r.extras["clock"] = clock
     started = time.perf_counter()  # clock-ok: reported, never decided on
+    completed = False
     try:
         while r.twin.tick_count < scenario.ticks:
             frame = r.twin.advance()
@@ -91,11 +92,13 @@ def run(
                 clock.tick(frame.tick, frame.t, frame.health, due)
             if progress:
                 progress(frame, scenario)
+        completed = True
     finally:
         wall = time.perf_counter() - started  # clock-ok
         if clock is not None:
             clock.transport.close()
-        r.log.emit(r.twin.now, "run_finished", ticks=r.twin.tick_count)
+        # an interrupted run keeps its log, and says it stopped early
+        r.log.emit(r.twin.now, "run_finished" if completed else "run_aborted", ticks=r.twin.tick_count)
         r.log.close()
     summary = summarize(r, wall)
     if agents:

@@ -102,3 +102,20 @@ def test_a_run_covers_the_whole_duration_even_between_ticks(small_scenario, dura
     summary = run(scenario)
     assert scenario.ticks == ticks == summary["ticks"]
     assert summary["sim_seconds"] >= scenario.duration - 1e-9
+
+
+def test_an_interrupted_run_keeps_its_log_and_says_it_stopped_early(tmp_path):
+    from scenarios.loader import load
+    from scenarios.runner import run
+
+    scenario = load(Path(__file__).resolve().parents[1] / "scenarios" / "ehr.yaml")
+
+    def interrupt(frame, _scenario):
+        if frame.tick == 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(scenario, seed=1, out=tmp_path, agents=True, progress=interrupt)
+    lines = [json.loads(line) for line in (tmp_path / "incidents.jsonl").read_text().splitlines()]
+    assert lines[0]["kind"] == "run_started" and lines[-1] == {"kind": "run_aborted", "t": 500.0, "ticks": 50}
+    assert not (tmp_path / "summary.json").exists()
