@@ -98,7 +98,8 @@ class Diagnoser(Agent):
     def _covered(self, component: str) -> bool:
         """Whether an open incident explains `component`: it covers it, or `component` is a
         caller of a component it covers showing only the symptoms a cascade gives (a caller
-        with a problem of its own, a surge or its own error, is not explained by it)."""
+        with a problem of its own, a surge or its own error, is not explained by it). A caller
+        found this way is added to the incident's covers, so the next check is a lookup."""
         graph = self.reasoner.topo.graph
         alert = self.anomalies.get(component)
         own = alert is not None and any(s in OWN or (s.startswith("log:") and s not in CASCADE) for s in alert.symptoms)

@@ -97,3 +97,14 @@ def cli(tmp_path) -> Cli:
 def small_scenario(cli) -> Path:
     """A valid scenario file (3 services, 10 minutes) in the temp folder."""
     return cli.write("small.yaml", SMALL_SCENARIO)
+
+
+@pytest.fixture
+def no_leftovers():
+    """Fails a test that leaves a child process (a server, an agent worker) running."""
+    from xmpp_helpers import children
+
+    before = set(children())
+    yield
+    left = set(children()) - before
+    assert not left, f"processes left behind: {sorted(left)}"

@@ -132,7 +132,8 @@ def test_same_scenario_and_seed_give_the_same_incident_log(tmp_path):
 
 
 @pytest.mark.parametrize("detector", ["isolation_forest", "lof", "ocsvm", "threshold"])
-def test_every_detector_finds_a_leak(detector, tmp_path):
+def test_every_detector_runs_in_a_sharded_team_and_finds_a_leak(detector, tmp_path):
+    # the detectors' own judgement is tested in test_detectors.py; here: each one wires into the team
     summary = run(scenario_with(one_fault("memory_leak"), monitor={"detector": detector, "shards": 2}),
                   seed=2, out=tmp_path, agents=True)
     assert summary["metrics"]["detection_recall"] == 1.0 and summary["metrics"]["faults_resolved"] == 1

@@ -8,19 +8,10 @@ import os
 import signal
 import time
 
-import pytest
 
 from scenarios.loader import load
 from scenarios.runner import build, run
-from xmpp_helpers import SCENARIO, Client, children
-
-
-@pytest.fixture
-def no_leftovers():
-    before = set(children())
-    yield
-    left = set(children()) - before
-    assert not left, f"processes left behind: {sorted(left)}"
+from xmpp_helpers import SCENARIO, Client
 
 
 def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch, tmp_path, no_leftovers):

@@ -17,7 +17,7 @@ import pytest
 
 from scenarios.loader import load
 from scenarios.runner import run
-from xmpp_helpers import SCENARIO, children
+from xmpp_helpers import SCENARIO
 
 OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 
@@ -29,14 +29,6 @@ def embedded():
     server = EmbeddedServer().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def no_leftovers():
-    before = set(children())
-    yield
-    left = set(children()) - before
-    assert not left, f"processes left behind: {sorted(left)}"
 
 
 @pytest.fixture(scope="module")

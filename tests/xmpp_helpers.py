@@ -6,6 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
+
 LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO = LIBRARY / "black-friday.yaml"
 

@@ -200,7 +200,7 @@ def kill_group(proc, grace: float = 3.0) -> None:
         pass
 
 
-def _watch_parent() -> None:
+def watch_parent() -> None:
     """Exit (with the whole process group) when the parent closes our stdin."""
     while os.read(0, 4096):  # raw reads: a buffered sys.stdin lock would deadlock forked children
         pass
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ready {port}", flush=True)
 
     if args.child:
-        threading.Thread(target=_watch_parent, daemon=True).start()
+        threading.Thread(target=watch_parent, daemon=True).start()
     try:
         asyncio.run(serve(args.port, args.dir, args.public, args.verbose, ready))
     except (KeyboardInterrupt, SystemExit):

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from agents.xmpp.human import chat_text
+from agents.xmpp.server import watch_parent
 from agents.xmpp.wrapper import LogicHost, Roster, dumps, spade_message, start_agent
 
 
@@ -139,12 +140,6 @@ def _watch_pid(parent: int) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def _watch_parent() -> None:
-    while os.read(0, 4096):  # raw reads: a buffered sys.stdin lock would deadlock forked children
-        pass
-    os.killpg(os.getpgrp(), signal.SIGKILL)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m agents.xmpp.worker")
     ap.add_argument("--names", required=True)
@@ -154,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("spade").setLevel(logging.CRITICAL)
     logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
     join = json.loads(Path(args.join).read_text())
-    threading.Thread(target=_watch_parent, daemon=True).start()
+    threading.Thread(target=watch_parent, daemon=True).start()
     try:
         asyncio.run(serve(join, args.names.split(",")))
     except Exception as exc:  # noqa: BLE001 - one line for the parent to show
