@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.messages import Body, Message, make
-from twin.rng import generator
+from opstwin.agents.messages import Body, Message, make
+from opstwin.twin.rng import generator
 
 
 @dataclass

@@ -20,9 +20,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agents.base import Agent, Context
-from agents.messages import Message
-from twin.eventlog import EventLog
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import Message
+from opstwin.twin.eventlog import EventLog
 
 
 @dataclass

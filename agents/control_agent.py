@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.base import Agent, Context
-from agents.messages import ActionRequest, ActionResult, Message
-from twin.control import ActionError, ControlPlane, Ticket
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import ActionRequest, ActionResult, Message
+from opstwin.twin.control import ActionError, ControlPlane, Ticket
 
 
 class ControlAgent(Agent):

@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.base import Agent, Context
-from agents.messages import ActionResult, Award, Bid, Candidate, IncidentUpdate, Message, Task
-from agents.runbook import BY_FAULT
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import ActionResult, Award, Bid, Candidate, IncidentUpdate, Message, Task
+from opstwin.agents.runbook import BY_FAULT
 
 Step = tuple[str, str, str, dict[str, Any]]  # (action, target, category, params)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import networkx as nx
 
-from agents.base import Agent, Context
-from agents.messages import Alert, Diagnosis, IncidentUpdate, Message
-from agents.reasoners import Reasoner
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import Alert, Diagnosis, IncidentUpdate, Message
+from opstwin.agents.reasoners import Reasoner
 
 
 ESCALATED_QUIET = 3600.0  # an escalated incident closes after this long without alerts

@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agents.base import Agent, Context
-from agents.messages import ActionRequest, ActionResult, Approval, Message
-from agents.spec import GuardSpec
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Message
+from opstwin.agents.spec import GuardSpec
 
 
 @dataclass

@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import Agent, Context
-from agents.detectors import make_detector
-from agents.messages import Alert, Message
-from agents.spec import MonitorSpec
-from twin.logs import TEMPLATE_ID, TEMPLATES
-from twin.model import Frame, Twin
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.detectors import make_detector
+from opstwin.agents.messages import Alert, Message
+from opstwin.agents.spec import MonitorSpec
+from opstwin.twin.logs import TEMPLATE_ID, TEMPLATES
+from opstwin.twin.model import Frame, Twin
 
 BENIGN_TEMPLATES = {TEMPLATE_ID["exception"], TEMPLATE_ID["slow_request"]}
 RECENT_DEPLOY = 7200.0  # a deployment this recent is evidence

@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from agents.messages import Task
-from twin.control import ACTIONS
+from opstwin.agents.messages import Task
+from opstwin.twin.control import ACTIONS
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def load_policy(spec: str) -> BiddingPolicy:
         if not path.exists():
             raise PolicyError(f"bidding policy model file not found: {path}")
         try:
-            from rl.policy import TrainedPolicy  # imported lazily: torch is heavy
+            from opstwin.rl.policy import TrainedPolicy  # imported lazily: torch is heavy
         except ImportError as exc:
             raise PolicyError(f"cannot load trained policy {path}: {exc}") from None
         return TrainedPolicy.load(path)

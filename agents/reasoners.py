@@ -21,9 +21,9 @@ from typing import Protocol
 
 import networkx as nx
 
-from agents.messages import Alert, Candidate
-from agents.runbook import RUNBOOK, Hypothesis, score
-from twin.topology import Topology
+from opstwin.agents.messages import Alert, Candidate
+from opstwin.agents.runbook import RUNBOOK, Hypothesis, score
+from opstwin.twin.topology import Topology
 
 
 @dataclass

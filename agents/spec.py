@@ -18,9 +18,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from agents.detectors import DETECTORS
-from twin.spec import Name, Strict
-from twin.units import Duration
+from opstwin.agents.detectors import DETECTORS
+from opstwin.twin.spec import Name, Strict
+from opstwin.twin.units import Duration
 
 CATEGORIES = ("compute", "storage", "deploy", "network")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.base import Agent, Context
-from agents.messages import ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
-from agents.policies import BidderState, BiddingPolicy, action_seconds
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
+from opstwin.agents.policies import BidderState, BiddingPolicy, action_seconds
 
 
 class Specialist(Agent):

@@ -11,19 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.base import Agent
-from agents.control_agent import ControlAgent
-from agents.coordinator import Coordinator
-from agents.diagnoser import Diagnoser
-from agents.guard import Guard
-from agents.monitor import Monitor
-from agents.policies import load_policy
-from agents.reasoners import RulesReasoner
-from agents.spec import AgentsSpec
-from agents.specialist import Specialist
-from twin.control import ControlPlane
-from twin.model import Twin
-from twin.topology import Topology
+from opstwin.agents.base import Agent
+from opstwin.agents.control_agent import ControlAgent
+from opstwin.agents.coordinator import Coordinator
+from opstwin.agents.diagnoser import Diagnoser
+from opstwin.agents.guard import Guard
+from opstwin.agents.monitor import Monitor
+from opstwin.agents.policies import load_policy
+from opstwin.agents.reasoners import RulesReasoner
+from opstwin.agents.spec import AgentsSpec
+from opstwin.agents.specialist import Specialist
+from opstwin.twin.control import ControlPlane
+from opstwin.twin.model import Twin
+from opstwin.twin.topology import Topology
 
 TWIN_SIDE = ("monitor", "control")  # roles that run where the telemetry is made
 

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.logs import TEMPLATE_ID
-from twin.spec import VersionChanges
+from opstwin.twin.logs import TEMPLATE_ID
+from opstwin.twin.spec import VersionChanges
 
 if TYPE_CHECKING:
-    from faults.catalog import FaultType
-    from faults.spec import FaultBase
-    from twin.control import Ticket
-    from twin.model import Frame, Twin
+    from opstwin.faults.catalog import FaultType
+    from opstwin.faults.spec import FaultBase
+    from opstwin.twin.control import Ticket
+    from opstwin.twin.model import Frame, Twin
 
 T = TEMPLATE_ID
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from faults import behaviours as b
-from faults import spec as s
+from opstwin.faults import behaviours as b
+from opstwin.faults import spec as s
 
 
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from faults.behaviours import Fault
-from faults.catalog import CATALOG
-from faults.spec import FaultBase, FaultsSpec, RandomFaultSpec, parse_fault
-from faults.targets import Names
-from twin.rng import generator
+from opstwin.faults.behaviours import Fault
+from opstwin.faults.catalog import CATALOG
+from opstwin.faults.spec import FaultBase, FaultsSpec, RandomFaultSpec, parse_fault
+from opstwin.faults.targets import Names
+from opstwin.twin.rng import generator
 
 if TYPE_CHECKING:
-    from twin.control import ControlPlane, Ticket
-    from twin.model import Frame, Twin
+    from opstwin.twin.control import ControlPlane, Ticket
+    from opstwin.twin.model import Frame, Twin
 
 
 class Injector:

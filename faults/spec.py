@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from twin.spec import Name, Strict
-from twin.units import Duration, Size
+from opstwin.twin.spec import Name, Strict
+from opstwin.twin.units import Duration, Size
 
 
 class FaultBase(Strict):

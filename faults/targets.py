@@ -7,9 +7,9 @@ a scenario is checked before anything starts, even when its topology has other p
 
 from __future__ import annotations
 
-from faults.catalog import CATALOG
-from faults.spec import FaultsSpec
-from twin.spec import TopologySpec
+from opstwin.faults.catalog import CATALOG
+from opstwin.faults.spec import FaultsSpec
+from opstwin.twin.spec import TopologySpec
 
 
 class Names:

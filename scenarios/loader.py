@@ -13,12 +13,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from faults.targets import fault_errors
-from agents.policies import PolicyError, load_policy
-from scenarios.errors import Problem, ScenarioError
-from scenarios.schema import Scenario
-from twin.spec import reference_errors
-from twin.synthetic import generate
+from opstwin.faults.targets import fault_errors
+from opstwin.agents.policies import PolicyError, load_policy
+from opstwin.scenarios.errors import Problem, ScenarioError
+from opstwin.scenarios.schema import Scenario
+from opstwin.twin.spec import reference_errors
+from opstwin.twin.synthetic import generate
 
 Path_ = tuple[str | int, ...]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from scenarios.errors import ScenarioError
-from scenarios.loader import parse
+from opstwin.scenarios.errors import ScenarioError
+from opstwin.scenarios.loader import parse
 
 BASELINE = "baseline"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")

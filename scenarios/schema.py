@@ -16,10 +16,10 @@ import math
 
 from pydantic import Field
 
-from agents.spec import AgentsSpec
-from faults.spec import FaultsSpec
-from twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
-from twin.units import Duration
+from opstwin.agents.spec import AgentsSpec
+from opstwin.faults.spec import FaultsSpec
+from opstwin.twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
+from opstwin.twin.units import Duration
 
 
 class Scenario(Strict):

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenarios.cli import main
-from twin.model import Twin
-from twin.spec import DiurnalSpec, LoadSpec, TopologySpec
+from opstwin.cli.main import main
+from opstwin.twin.model import Twin
+from opstwin.twin.spec import DiurnalSpec, LoadSpec, TopologySpec
 
 
 @pytest.fixture

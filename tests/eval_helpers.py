@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from scenarios.cli import main
+from opstwin.cli.main import main
 
 TINY = """\
 name: tiny

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from faults.injector import Injector
-from faults.spec import FaultsSpec, parse_fault
-from twin.control import ACTIONS, ControlPlane, Ticket
-from twin.logs import TEMPLATES
-from twin.model import Frame, Twin
-from twin.spec import DiurnalSpec, LoadSpec, TopologySpec
+from opstwin.faults.injector import Injector
+from opstwin.faults.spec import FaultsSpec, parse_fault
+from opstwin.twin.control import ACTIONS, ControlPlane, Ticket
+from opstwin.twin.logs import TEMPLATES
+from opstwin.twin.model import Frame, Twin
+from opstwin.twin.spec import DiurnalSpec, LoadSpec, TopologySpec
 
 TOPOLOGY = {
     "hosts": [

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agents.base import Agent, Context
-from agents.bus import Clock, InProcTransport
-from agents.messages import Alert, Message, make
-from twin.eventlog import EventLog
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.bus import Clock, InProcTransport
+from opstwin.agents.messages import Alert, Message, make
+from opstwin.twin.eventlog import EventLog
 
 
 def alert(name: str) -> Alert:

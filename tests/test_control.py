@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from twin.control import ACTIONS, ActionError, ControlPlane
-from twin.spec import VersionChanges
+from opstwin.twin.control import ACTIONS, ActionError, ControlPlane
+from opstwin.twin.spec import VersionChanges
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.detectors import DETECTORS, make_detector
+from opstwin.agents.detectors import DETECTORS, make_detector
 
 
 @pytest.mark.parametrize("name", [d for d in DETECTORS if d != "threshold"])

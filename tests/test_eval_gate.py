@@ -7,7 +7,7 @@ import json
 import pytest
 from eval_helpers import SLOW, opstwin, write_tiny
 
-from scenarios import gate
+from opstwin.evaluation import gate
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from eval_helpers import TINY
 
-from scenarios.loader import parse
-from scenarios.overrides import OverrideError, apply, parse_path, parse_variants
+from opstwin.scenarios.loader import parse
+from opstwin.scenarios.overrides import OverrideError, apply, parse_path, parse_variants
 
 
 def test_paths():

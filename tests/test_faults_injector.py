@@ -10,15 +10,15 @@ import json
 import pytest
 import yaml
 
-from faults.catalog import CATALOG, describe
-from faults.spec import FAULT_TYPES, FaultsSpec
+from opstwin.faults.catalog import CATALOG, describe
+from opstwin.faults.spec import FAULT_TYPES, FaultsSpec
 from faults_helpers import TOPOLOGY, no_action_failures, rig
-from scenarios.cli import main
-from scenarios.errors import ScenarioError
-from scenarios.loader import parse
-from scenarios.runner import run
-from twin.control import ACTIONS
-from twin.logs import TEMPLATE_ID
+from opstwin.cli.main import main
+from opstwin.scenarios.errors import ScenarioError
+from opstwin.scenarios.loader import parse
+from opstwin.engine.runner import run
+from opstwin.twin.control import ACTIONS
+from opstwin.twin.logs import TEMPLATE_ID
 
 BASE = {"name": "t", "seed": 4, "duration": "2h", "tick": "10s", "topology": TOPOLOGY,
         "load": {"rps": 60, "noise": 0.02}}
@@ -339,7 +339,7 @@ def test_opstwin_faults_lists_the_catalog():
 
 
 def test_schema_describes_the_faults_section():
-    from scenarios.schema import json_schema
+    from opstwin.scenarios.schema import json_schema
 
     text = json.dumps(json_schema())
     assert "rate_per_hour" in text and "fill_in" in text and "_UnknownFault" not in text

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from faults.catalog import CATALOG
+from opstwin.faults.catalog import CATALOG
 from faults_helpers import Rig, no_action_failures, rig
 
 BEFORE, SYMPTOMS, SETTLE = 600.0, 1200.0, 900.0
@@ -224,7 +224,7 @@ def test_unrelated_action_leaves_the_fault(name, monkeypatch):
 def test_a_failed_fixing_action_leaves_the_fault(name, monkeypatch):
     no_action_failures(monkeypatch)
     action, target, params = CASES[name].fix
-    from twin.control import ACTIONS
+    from opstwin.twin.control import ACTIONS
 
     monkeypatch.setattr(ACTIONS[action], "fail_probability", 1.0)
     r, fault, *_ = _inject(name)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from faults.catalog import CATALOG
-from scenarios.cli import main
-from scenarios.loader import load
-from scenarios.runner import build, run
+from opstwin.faults.catalog import CATALOG
+from opstwin.cli.main import main
+from opstwin.scenarios.loader import load
+from opstwin.engine.runner import build, run
 
 LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
 FILES = sorted(LIBRARY.glob("*.yaml"))

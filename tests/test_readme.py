@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scenarios.cli import main
-from scenarios.loader import parse
+from opstwin.cli.main import main
+from opstwin.scenarios.loader import parse
 
 import yaml
 

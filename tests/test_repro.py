@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenarios.loader import load
-from scenarios.runner import build, run
+from opstwin.scenarios.loader import load
+from opstwin.engine.runner import build, run
 
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
 DEPLOYS = """\
@@ -105,8 +105,8 @@ def test_a_run_covers_the_whole_duration_even_between_ticks(small_scenario, dura
 
 
 def test_an_interrupted_run_keeps_its_log_and_says_it_stopped_early(tmp_path):
-    from scenarios.loader import load
-    from scenarios.runner import run
+    from opstwin.scenarios.loader import load
+    from opstwin.engine.runner import run
 
     scenario = load(Path(__file__).resolve().parents[1] / "scenarios" / "ehr.yaml")
 

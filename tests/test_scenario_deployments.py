@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from scenarios.loader import parse
-from scenarios.runner import build
+from opstwin.scenarios.loader import parse
+from opstwin.engine.runner import build
 
 SCENARIO = """
 name: deploys
@@ -78,7 +78,7 @@ def test_a_rollback_restores_the_previous_version(run):
 
 
 def test_a_deployment_in_the_twin_without_a_scenario(make_twin):
-    from twin.spec import DeploymentSpec
+    from opstwin.twin.spec import DeploymentSpec
 
     twin = make_twin(deployments=[DeploymentSpec(at=60, service="db", version="v2", changes={"latency_factor": 2})])
     twin.run(120)

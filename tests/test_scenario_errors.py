@@ -6,8 +6,8 @@ The base file is conftest's small scenario (lines: 4 tick, 7-8 hosts, 10 web, 11
 
 import pytest
 
-from scenarios.errors import Problem, ScenarioError
-from scenarios.loader import load
+from opstwin.scenarios.errors import Problem, ScenarioError
+from opstwin.scenarios.loader import load
 
 
 @pytest.fixture

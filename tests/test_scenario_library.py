@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.loader import load, parse
-from scenarios.runner import build
-from scenarios.schema import Scenario, json_schema
+from opstwin.scenarios.loader import load, parse
+from opstwin.engine.runner import build
+from opstwin.scenarios.schema import Scenario, json_schema
 
 LIBRARY = sorted(Path(__file__).parents[1].joinpath("scenarios").glob("**/*.yaml"))
 

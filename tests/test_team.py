@@ -11,11 +11,11 @@ import json
 
 import pytest
 
-from agents import reasoners
-from agents.runbook import RUNBOOK, Hypothesis
-from faults.catalog import CATALOG
-from scenarios.loader import parse
-from scenarios.runner import run
+from opstwin.agents import reasoners
+from opstwin.agents.runbook import RUNBOOK, Hypothesis
+from opstwin.faults.catalog import CATALOG
+from opstwin.scenarios.loader import parse
+from opstwin.engine.runner import run
 
 CLOUD = {
     "name": "team-test",
@@ -154,7 +154,7 @@ def test_the_log_holds_the_contract_net(tmp_path):
 
 
 def test_an_unknown_or_missing_bidding_policy_is_refused_at_validation():
-    from scenarios.errors import ScenarioError
+    from opstwin.scenarios.errors import ScenarioError
 
     data = copy.deepcopy(CLOUD)
     data["agents"] = {"specialists": [{"name": "s", "skills": ["compute"], "policy": "models/none.zip"},

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from twin.eventlog import EventLog
+from opstwin.twin.eventlog import EventLog
 
 
 def test_lines_are_canonical_and_the_hash_matches_the_file(tmp_path):
@@ -35,7 +35,7 @@ def test_events_are_kept_in_memory_and_heard_by_listeners():
 def test_non_finite_numbers_are_written_as_null_so_every_line_stays_json(tmp_path):
     import json
 
-    from twin.eventlog import EventLog
+    from opstwin.twin.eventlog import EventLog
 
     log = EventLog(tmp_path / "l.jsonl")
     log.emit(1.0, "x", a=float("nan"), b=float("inf"), c=[float("-inf"), 1.5])

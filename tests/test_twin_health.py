@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from twin.health import health, within_slo
+from opstwin.twin.health import health, within_slo
 
 
 def test_a_healthy_cloud_is_close_to_one(make_twin):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from twin.model import TIMEOUT_SECONDS, Twin
-from twin.spec import DiurnalSpec, LoadSpec, TopologySpec
+from opstwin.twin.model import TIMEOUT_SECONDS, Twin
+from opstwin.twin.spec import DiurnalSpec, LoadSpec, TopologySpec
 
 ONE = TopologySpec.model_validate({
     "hosts": [{"name": "h", "cpu": 64}],

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from twin.model import Twin
-from twin.spec import DiurnalSpec, LoadSpec, TopologySpec
-from twin.topology import Topology
+from opstwin.twin.model import Twin
+from opstwin.twin.spec import DiurnalSpec, LoadSpec, TopologySpec
+from opstwin.twin.topology import Topology
 
 
 def rates(twin) -> dict[str, float]:

@@ -3,10 +3,10 @@
 import networkx as nx
 import pytest
 
-from twin.model import Twin
-from twin.spec import GenerateSpec, LoadSpec, reference_errors
-from twin.synthetic import default_rps, generate
-from twin.topology import Topology
+from opstwin.twin.model import Twin
+from opstwin.twin.spec import GenerateSpec, LoadSpec, reference_errors
+from opstwin.twin.synthetic import default_rps, generate
+from opstwin.twin.topology import Topology
 
 
 def graph_of(topology) -> nx.DiGraph:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from twin.units import format_duration, parse_duration, parse_size
+from opstwin.twin.units import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize("text, seconds", [

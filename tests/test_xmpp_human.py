@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from scenarios.loader import load, parse
-from scenarios.runner import run
+from opstwin.scenarios.loader import load, parse
+from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO, children
 
 HUMAN = "ops@localhost"
@@ -19,7 +19,7 @@ HUMAN = "ops@localhost"
 
 @pytest.fixture(scope="module")
 def embedded():
-    from agents.xmpp.server import EmbeddedServer
+    from opstwin.agents.xmpp.server import EmbeddedServer
 
     server = EmbeddedServer().start()
     yield server

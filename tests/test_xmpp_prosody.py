@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.loader import load
-from scenarios.runner import run
+from opstwin.scenarios.loader import load
+from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO, children
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def ensure_prosody() -> None:
 @pytest.fixture(scope="module")
 def prosody():
     ensure_prosody()
-    from agents.xmpp.prosody import ProsodyServer
+    from prosody import ProsodyServer
 
     server = ProsodyServer().start()
     yield server
@@ -54,7 +54,7 @@ def test_three_processes_over_prosody_same_log_as_inproc(prosody):
 
 def test_login_refused_is_one_line_and_exit_2(tmp_path):
     ensure_prosody()
-    from agents.xmpp.prosody import ProsodyServer
+    from prosody import ProsodyServer
 
     with ProsodyServer(registration=False) as closed:
         out = tmp_path / "out"

@@ -10,15 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from scenarios.loader import load
-from scenarios.runner import run
+from opstwin.scenarios.loader import load
+from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO
 
 OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 
 
 def test_specialists_hosted_by_opstwin_agents(tmp_path):
-    from agents.xmpp.server import EmbeddedServer
+    from opstwin.agents.xmpp.server import EmbeddedServer
 
     inproc = run(load(SCENARIO), seed=2, agents=True, transport="inproc")["log_sha256"]
     join = tmp_path / "join.json"

@@ -9,14 +9,14 @@ import signal
 import time
 
 
-from scenarios.loader import load
-from scenarios.runner import build, run
+from opstwin.scenarios.loader import load
+from opstwin.engine.runner import build, run
 from xmpp_helpers import SCENARIO, Client
 
 
 def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch, tmp_path, no_leftovers):
     """4 processes: twin | diagnoser, coordinator, guard | compute, network | deploy, storage."""
-    import agents.xmpp.transport as tr
+    import opstwin.agents.xmpp.transport as tr
 
     made = []
     original = tr.SpadeTransport.__init__
@@ -53,9 +53,9 @@ def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch,
 
 def test_foreign_jid_is_dropped(no_leftovers, caplog):
     """A JID off the roster sends an accept-proposal to a specialist and an action request to control."""
-    from agents.messages import make
-    from agents.team import build_team
-    from agents.xmpp.transport import SpadeTransport
+    from opstwin.agents.messages import make
+    from opstwin.agents.team import build_team
+    from opstwin.agents.xmpp.transport import SpadeTransport
 
     scenario = load(SCENARIO)
     r = build(scenario, 2)

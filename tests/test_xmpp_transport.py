@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.loader import load
-from scenarios.runner import run
+from opstwin.scenarios.loader import load
+from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO
 
 OPSTWIN = str(Path(sys.executable).parent / "opstwin")
@@ -24,7 +24,7 @@ OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 
 @pytest.fixture(scope="module")
 def embedded():
-    from agents.xmpp.server import EmbeddedServer
+    from opstwin.agents.xmpp.server import EmbeddedServer
 
     server = EmbeddedServer().start()
     yield server
@@ -106,7 +106,7 @@ def listening_ports(pids: set[int]) -> list[tuple[str, int]]:
 
 
 def test_embedded_server_listens_on_loopback_only_and_cleans_up(no_leftovers):
-    from agents.xmpp.server import EmbeddedServer
+    from opstwin.agents.xmpp.server import EmbeddedServer
 
     server = EmbeddedServer().start()
     workdir = server.workdir

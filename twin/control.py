@@ -15,10 +15,10 @@ import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from twin.rng import generator
+from opstwin.twin.rng import generator
 
 if TYPE_CHECKING:
-    from twin.model import Twin
+    from opstwin.twin.model import Twin
 
 Undo = Callable[[], None]
 

@@ -27,13 +27,13 @@ from typing import Any, Callable
 import numpy as np
 import simpy
 
-from twin.effects import Effects
-from twin.eventlog import EventLog
-from twin.health import health
-from twin.logs import TEMPLATE_ID
-from twin.rng import generator
-from twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
-from twin.topology import Topology
+from opstwin.twin.effects import Effects
+from opstwin.twin.eventlog import EventLog
+from opstwin.twin.health import health
+from opstwin.twin.logs import TEMPLATE_ID
+from opstwin.twin.rng import generator
+from opstwin.twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
+from opstwin.twin.topology import Topology
 
 RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
 TIMEOUT_SECONDS = 30.0

@@ -13,7 +13,7 @@ from typing import Annotated
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twin.units import Duration, Size
+from opstwin.twin.units import Duration, Size
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)]
 

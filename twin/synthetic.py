@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.rng import generator
-from twin.spec import DiskSpec, GenerateSpec, HostSpec, ServiceSpec, TopologySpec
+from opstwin.twin.rng import generator
+from opstwin.twin.spec import DiskSpec, GenerateSpec, HostSpec, ServiceSpec, TopologySpec
 
 
 def generate(g: GenerateSpec, seed: int) -> TopologySpec:
@@ -76,7 +76,7 @@ def generate(g: GenerateSpec, seed: int) -> TopologySpec:
 
 def default_rps(topology: TopologySpec) -> float:
     """A user request rate that keeps the busiest service near 40% at the daily mean."""
-    from twin.topology import Topology
+    from opstwin.twin.topology import Topology
 
     topo = Topology.build(topology)
     rate = topo.entry / max(int(topo.entry.sum()), 1)

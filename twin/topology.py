@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from twin.spec import ServiceSpec, TopologySpec
+from opstwin.twin.spec import ServiceSpec, TopologySpec
 
 
 @dataclass(frozen=True)

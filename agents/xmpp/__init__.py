@@ -8,7 +8,7 @@ Only this package imports spade (DESIGN.md). Pieces:
 - :mod:`agents.xmpp.transport`: :class:`SpadeTransport`, the clock side of the superstep
   protocol (round start with expected counts, round done with the report).
 - :mod:`agents.xmpp.worker`: an agents process (``--processes N`` and ``opstwin agents``).
-- :mod:`agents.xmpp.prosody`: a throwaway Prosody on loopback for tests and CI.
+- :mod:`prosody`: a throwaway Prosody on loopback for tests and CI.
 """
 
 

@@ -8,7 +8,7 @@ XMPP client. :func:`chat_text` renders them; :func:`parse_reply` reads an answer
 
 from __future__ import annotations
 
-from agents.messages import Message
+from opstwin.agents.messages import Message
 
 DECISIONS = ("approve", "deny")
 

@@ -132,7 +132,7 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         self.workdir = Path(tempfile.mkdtemp(prefix="opstwin-xmpp-"))
-        cmd = [sys.executable, "-m", "agents.xmpp.server", "--child", "--port", str(self.requested_port),
+        cmd = [sys.executable, "-m", "opstwin.agents.xmpp.server", "--child", "--port", str(self.requested_port),
                "--dir", str(self.workdir)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True, text=True)

@@ -38,11 +38,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.bus import Report
-from agents.messages import Message
-from agents.team import TWIN_SIDE
-from agents.xmpp.server import EmbeddedServer, XmppError, kill_group
-from agents.xmpp.wrapper import LogicHost, Roster, XmppAgent, dumps, spade_message, start_agent
+from opstwin.agents.bus import Report
+from opstwin.agents.messages import Message
+from opstwin.agents.team import TWIN_SIDE
+from opstwin.agents.xmpp.server import EmbeddedServer, XmppError, kill_group
+from opstwin.agents.xmpp.wrapper import LogicHost, Roster, XmppAgent, dumps, spade_message, start_agent
 
 log = logging.getLogger("opstwin.xmpp")
 CORE = ("diagnoser", "coordinator", "guard")
@@ -231,7 +231,7 @@ class SpadeTransport:
         Container().reset()  # the Container's loop becomes this one; drops agents of earlier runs
         self.clock = ClockAgent(self.roster.clock, self.passwords["clock"], self.roster, self.address)
         mine = [n for n in sorted(self.logic) if self.place[n] == 0]
-        from agents.xmpp.human import chat_text
+        from opstwin.agents.xmpp.human import chat_text
 
         for n in mine:
             self.local[n] = LogicHost(self.roster.jids[n], self.passwords[n], self.roster, self.address,
@@ -251,7 +251,7 @@ class SpadeTransport:
             raise XmppError(str(exc)) from None
 
     def _spawn_worker(self, k: int) -> None:
-        from agents.xmpp.worker import Forked
+        from opstwin.agents.xmpp.worker import Forked
 
         names = sorted(n for n, p in self.place.items() if p == k)
         proc = Forked(self.join_file, names, self.tmp / f"worker-{k}.err")

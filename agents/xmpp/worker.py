@@ -19,15 +19,15 @@ import sys
 import threading
 from pathlib import Path
 
-from agents.xmpp.human import chat_text
-from agents.xmpp.server import watch_parent
-from agents.xmpp.wrapper import LogicHost, Roster, dumps, spade_message, start_agent
+from opstwin.agents.xmpp.human import chat_text
+from opstwin.agents.xmpp.server import watch_parent
+from opstwin.agents.xmpp.wrapper import LogicHost, Roster, dumps, spade_message, start_agent
 
 
 def build_agents(join: dict, names: list[str]) -> list:
-    from agents.team import remote_agents
-    from scenarios.loader import parse
-    from twin.topology import Topology
+    from opstwin.agents.team import remote_agents
+    from opstwin.scenarios.loader import parse
+    from opstwin.twin.topology import Topology
 
     scenario = parse(join["scenario"])
     agents = remote_agents(scenario.agents, Topology.build(scenario.topology), join["seed"], scenario.tick)
@@ -40,9 +40,9 @@ def build_agents(join: dict, names: list[str]) -> list:
 
 def select(join: dict, roles: list[str]) -> list[str]:
     """Agent names from names or roles (``specialist`` means every specialist)."""
-    from agents.team import remote_agents
-    from scenarios.loader import parse
-    from twin.topology import Topology
+    from opstwin.agents.team import remote_agents
+    from opstwin.scenarios.loader import parse
+    from opstwin.twin.topology import Topology
 
     scenario = parse(join["scenario"])
     agents = remote_agents(scenario.agents, Topology.build(scenario.topology), join["seed"], scenario.tick)
@@ -67,8 +67,8 @@ async def serve(join: dict, names: list[str]) -> None:
 
 def run_agents(join_file: Path, roles: list[str], xmpp: str | None = None, say=print) -> None:
     """``opstwin agents``: host the agents named (or of the roles) given, from a run's join file."""
-    from agents.xmpp.server import XmppError
-    from agents.xmpp.transport import check_reachable, parse_address
+    from opstwin.agents.xmpp.server import XmppError
+    from opstwin.agents.xmpp.transport import check_reachable, parse_address
 
     join = json.loads(Path(join_file).read_text())
     if xmpp:

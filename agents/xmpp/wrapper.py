@@ -34,8 +34,8 @@ from spade.agent import Agent as SpadeAgent
 from spade.behaviour import CyclicBehaviour
 from spade.message import Message as SpadeMessage
 
-from agents.base import Agent, Context
-from agents.messages import Message
+from opstwin.agents.base import Agent, Context
+from opstwin.agents.messages import Message
 
 log = logging.getLogger("opstwin.xmpp")
 
@@ -247,7 +247,7 @@ class LogicHost(XmppAgent):
         return super().dispatch(msg)
 
     def _on_human(self, text: str) -> None:
-        from agents.xmpp.human import parse_reply
+        from opstwin.agents.xmpp.human import parse_reply
 
         reply = parse_reply(text)
         fut = self.answers.get(reply[1]) if reply else None
@@ -258,7 +258,7 @@ class LogicHost(XmppAgent):
 
     def _ask_human(self, a) -> str | None:
         """Called from the step thread: send the request as chat, wait for `approve|deny <task>`."""
-        from agents.xmpp.human import approval_text
+        from opstwin.agents.xmpp.human import approval_text
 
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self.answers[a.task] = fut

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.report import OVERALL, Stat, aggregate, fmt
+from opstwin.evaluation.report import OVERALL, Stat, aggregate, fmt
 
 HIGHER, LOWER = "higher", "lower"
 ABS, REL = "absolute", "relative"

@@ -1,6 +1,6 @@
 """Seeded evaluation: plan runs (scenario x seed x variant), execute them, collect results.
 
-``opstwin eval`` calls :func:`evaluate`. Every run is ``scenarios.runner.run`` with the agent team,
+``opstwin eval`` calls :func:`evaluate`. Every run is ``opstwin.engine.runner.run`` with the agent team,
 deterministic given (scenario, seed, variant), writing its incident log, summary and health into
 ``DIR/runs/<variant>/<scenario>-<seed>/``. Runs execute in-process (``jobs=1``), in local worker
 processes (``jobs>1``) or on an existing Dask cluster (``dask=ADDRESS``); the results are the same.
@@ -26,10 +26,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import yaml
 
-from scenarios.errors import Problem, ScenarioError
-from scenarios.loader import load, parse
-from scenarios.overrides import BASELINE, OverrideError, Variant, apply
-from scenarios.schema import Scenario
+from opstwin.scenarios.errors import Problem, ScenarioError
+from opstwin.scenarios.loader import load, parse
+from opstwin.scenarios.overrides import BASELINE, OverrideError, Variant, apply
+from opstwin.scenarios.schema import Scenario
 
 RUN_FIELDS = ("scenario", "seed", "variant", "status", "log_sha256")
 PERF_FIELDS = ("wall_seconds", "speedup")
@@ -72,7 +72,7 @@ class EvalError(ValueError):
 
 def runner_transports() -> tuple[str, ...]:
     """Transports runner.run accepts: 'inproc' always; more once it has a `transport` parameter."""
-    from scenarios import runner
+    from opstwin.engine import runner
 
     return ("inproc", "spade") if "transport" in inspect.signature(runner.run).parameters else ("inproc",)
 
@@ -143,7 +143,7 @@ def _base(job: Job) -> dict[str, Any]:
 
 
 def _execute(job: Job) -> dict[str, Any]:
-    from scenarios.runner import run
+    from opstwin.engine.runner import run
 
     kwargs: dict[str, Any] = {}
     if "transport" in inspect.signature(run).parameters:
@@ -167,11 +167,11 @@ def fault_details(scenario: Scenario, faults: list[dict[str, Any]], events: list
                   health: list[float]) -> list[dict[str, Any]]:
     """Per fault: when it started, was detected, diagnosed, acted on, resolved and recovered.
 
-    The per-fault times come from scenarios.metrics itself (its metrics over that fault alone), so
+    The per-fault times come from opstwin.evaluation.metrics itself (its metrics over that fault alone), so
     they follow its definitions; the marks for the plot are read from the incident log.
     """
-    from scenarios.metrics import blast_radius, compute
-    from twin.topology import Topology
+    from opstwin.evaluation.metrics import blast_radius, compute
+    from opstwin.twin.topology import Topology
 
     topo = Topology.build(scenario.topology)
     started_by = {e["action_id"]: e for e in events if e["kind"] == "action_started"}
@@ -270,7 +270,7 @@ def _run_dask(jobs: list[Job], address: Any, done: Callable[[dict[str, Any]], No
 # ---- results files -----------------------------------------------------------------------------
 
 def metric_columns(records: list[dict[str, Any]]) -> list[str]:
-    from scenarios.report import METRICS
+    from opstwin.evaluation.report import METRICS
 
     seen: list[str] = [m for m in METRICS]
     for r in records:
@@ -401,7 +401,7 @@ def run_eval(files: list[Path], *, seeds: int, out: Path, variants: list[Variant
 
     Raises EvalError, ScenarioError, OverrideError or GateError for bad input (before any run).
     """
-    from scenarios import gate, plots, report
+    from opstwin.evaluation import gate, plots, report
 
     rules = gate.parse_tolerances(tolerances)
     baseline = gate.read_baseline(check) if check else None

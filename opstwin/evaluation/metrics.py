@@ -29,7 +29,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from twin.topology import Topology
+from opstwin.twin.topology import Topology
 
 DOWNSTREAM = {"traffic_spike"}  # faults whose load flows on to the dependencies too
 GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from agents.bus import InProcTransport
-from scenarios.runner import run
-from scenarios.schema import Scenario
+from opstwin.agents.bus import InProcTransport
+from opstwin.engine.runner import run
+from opstwin.scenarios.schema import Scenario
 
 
 def default_scenario() -> Path:
@@ -44,7 +44,7 @@ class _Timed(InProcTransport):
 
 def bench_xmpp(scenario: Scenario, seed: int | None = None, processes: int = 3, xmpp: str | None = None,
                say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    import scenarios.runner as runner
+    import opstwin.engine.runner as runner
 
     say(f"{scenario.name}: inproc")
     _Timed.seconds, _Timed.rounds = 0.0, 0

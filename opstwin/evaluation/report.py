@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-# metric names as scenarios.metrics computes them (the agent-team issue fixes them), in report order
+# metric names as opstwin.evaluation.metrics computes them (the agent-team issue fixes them), in report order
 METRICS = [
     "detection_precision", "detection_recall", "detection_f1", "false_alerts_per_day", "ttd_mean_s",
     "rca_ac1", "rca_ac3", "mitigation_success_rate", "ttm_mean_s", "mttr_mean_s", "tnr_undos",
@@ -154,7 +154,7 @@ def write_report(path: Path, results: dict[str, Any], figures: list[str] | None 
         lines += [f"![{Path(f).stem}]({f})" for f in figures]
         lines.append("")
     lines += ["## Definitions", "",
-              "Metrics are defined in `scenarios/metrics.py` (detection episodes, blast radius, AC@k, TTM, MTTR). "
+              "Metrics are defined in `opstwin/evaluation/metrics.py` (detection episodes, blast radius, AC@k, TTM, MTTR). "
               f"The CI is the 2.5th-97.5th percentile of {RESAMPLES} bootstrap resamples of the runs' values "
               "(seeded, so this report is reproducible); *overall* pools the runs of every scenario.", ""]
     text = "\n".join(lines)

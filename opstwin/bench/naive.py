@@ -12,9 +12,9 @@ import math
 
 import simpy
 
-from twin.rng import generator
-from twin.spec import LoadSpec, TopologySpec
-from twin.topology import Topology
+from opstwin.twin.rng import generator
+from opstwin.twin.spec import LoadSpec, TopologySpec
+from opstwin.twin.topology import Topology
 
 
 class NaiveTwin:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.xmpp.server import XmppError, kill_group
+from opstwin.agents.xmpp.server import XmppError, kill_group
 
 CONFIG = """-- opstwin: a minimal Prosody for agent teams (loopback only, in-band registration)
 pidfile = "{dir}/prosody.pid"

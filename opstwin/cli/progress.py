@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.units import format_duration
+from opstwin.twin.units import format_duration
 
 console = Console(stderr=True, highlight=False)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from scenarios.errors import ScenarioError
-from scenarios.loader import load
-from scenarios.schema import json_schema
+from opstwin.scenarios.errors import ScenarioError
+from opstwin.scenarios.loader import load
+from opstwin.scenarios.schema import json_schema
 
 err = Console(stderr=True, highlight=False)
 
@@ -103,8 +103,8 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
         xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
         human_wait: float) -> None:
     """Run one scenario FILE; writes incidents.jsonl and summary.json."""
-    from scenarios.progress import live_progress
-    from scenarios.runner import run as run_scenario
+    from opstwin.cli.progress import live_progress
+    from opstwin.engine.runner import run as run_scenario
 
     scenario = load_or_exit(file)
     seed = scenario.seed if seed is None else seed
@@ -122,7 +122,7 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
             if out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # no half-written results
             fail(str(exc))
-    from scenarios.progress import print_summary
+    from opstwin.cli.progress import print_summary
 
     print_summary(summary, out)
 
@@ -131,7 +131,7 @@ def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: 
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON (for tools).")
 def faults_cmd(as_json: bool) -> None:
     """List the fault catalog: each type, what it hits, its symptoms and its fixes."""
-    from faults.catalog import CATALOG, describe
+    from opstwin.faults.catalog import CATALOG, describe
 
     if as_json:
         click.echo(json.dumps([describe(t) for t in CATALOG.values()], indent=2))
@@ -164,7 +164,7 @@ def faults_cmd(as_json: bool) -> None:
 @click.option("--check", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
               help="Regression gate: exit 1 naming each metric worse than this baseline beyond tolerance.")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]VALUE",
-              help="Gate tolerance for one metric, or VALUE for all (repeatable; see scenarios/gate.py).")
+              help="Gate tolerance for one metric, or VALUE for all (repeatable; see opstwin/evaluation/gate.py).")
 @click.option("--write-baseline", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
               help="Write the baseline variant's means to this file (for --check).")
 @click.option("--dask", default=None, metavar="ADDRESS", help="Run on this Dask scheduler instead of local processes.")
@@ -175,9 +175,9 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
     """Run scenario PATHS (files or folders) for seeds 1..N; write results, report.md and plots to --out."""
     import shlex
 
-    from scenarios.evaluate import EvalError, run_eval
-    from scenarios.gate import GateError
-    from scenarios.overrides import OverrideError, parse_variants
+    from opstwin.evaluation.evaluate import EvalError, run_eval
+    from opstwin.evaluation.gate import GateError
+    from opstwin.scenarios.overrides import OverrideError, parse_variants
 
     command = shlex.join(["opstwin", "eval", *paths, "--seeds", str(seeds), *sum((["--variant", v] for v in variants),
                          []), *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
@@ -212,7 +212,7 @@ def bench() -> None:
 def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: bool, agents: bool,
                    faults_per_hour: float) -> None:
     """Time the twin alone (or with the team: --agents) on a synthetic topology of N services."""
-    from scenarios.bench import bench_agents, bench_twin
+    from opstwin.bench.twin import bench_agents, bench_twin
 
     say = lambda s: err.print(s)  # noqa: E731
     if agents and naive:
@@ -231,7 +231,7 @@ def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: b
 @click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="An external XMPP server instead of the embedded one.")
 def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: str | None) -> None:
     """Time a scenario (default: the library's storm) inproc and as SPADE agents over XMPP."""
-    from scenarios.xmpp_bench import bench_xmpp, default_scenario
+    from opstwin.bench.xmpp import bench_xmpp, default_scenario
 
     scenario = load_or_exit(file or default_scenario())
     try:
@@ -251,7 +251,7 @@ def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: st
 @click.option("--verbose", "-v", is_flag=True, help="Log the server's activity.")
 def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
     """Run the embedded XMPP server (domain localhost, in-band registration) until Ctrl-C."""
-    from agents.xmpp.server import run_foreground
+    from opstwin.agents.xmpp.server import run_foreground
 
     run_foreground(port, public=public, verbose=verbose, say=lambda s: err.print(s))
 
@@ -264,7 +264,7 @@ def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
 @click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="Reach the XMPP server here (default: the join file's).")
 def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> None:
     """Host some of a running scenario's agents in this process (on this machine); exits when the run ends."""
-    from agents.xmpp.worker import run_agents
+    from opstwin.agents.xmpp.worker import run_agents
 
     load_or_exit(file)
     try:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from twin.model import Twin
-from twin.naive import NaiveTwin
-from twin.spec import GenerateSpec, LoadSpec
-from twin.synthetic import default_rps, generate
+from opstwin.twin.model import Twin
+from opstwin.bench.naive import NaiveTwin
+from opstwin.twin.spec import GenerateSpec, LoadSpec
+from opstwin.twin.synthetic import default_rps, generate
 
 
 def agents_scenario(services: int, hours: float, tick: float, seed: int, faults_per_hour: float):
     """A synthetic scenario: the generated topology, seeded random faults of every type, the default team."""
-    from faults.catalog import CATALOG
-    from scenarios.loader import parse
+    from opstwin.faults.catalog import CATALOG
+    from opstwin.scenarios.loader import parse
 
     topology = generate(GenerateSpec(services=services), seed)
     data = {
@@ -31,7 +31,7 @@ def agents_scenario(services: int, hours: float, tick: float, seed: int, faults_
 def bench_agents(services: int, hours: float, tick: float = 10.0, seed: int = 1, faults_per_hour: float = 0.5,
                  say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run twin + faults + the in-process team; report speed and the team's metrics."""
-    from scenarios.runner import run
+    from opstwin.engine.runner import run
 
     scenario = agents_scenario(services, hours, tick, seed, faults_per_hour)
     say(f"twin + team: {services} services, {hours:g} h at {tick:g} s ticks, ~{faults_per_hour:g} faults/h")

@@ -15,14 +15,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from agents.bus import Clock, InProcTransport
-from agents.team import build_team
-from faults.injector import Injector
-from scenarios.metrics import compute as compute_metrics
-from scenarios.schema import Scenario
-from twin.control import ControlPlane
-from twin.eventlog import EventLog
-from twin.model import Frame, Twin
+from opstwin.agents.bus import Clock, InProcTransport
+from opstwin.agents.team import build_team
+from opstwin.faults.injector import Injector
+from opstwin.evaluation.metrics import compute as compute_metrics
+from opstwin.scenarios.schema import Scenario
+from opstwin.twin.control import ControlPlane
+from opstwin.twin.eventlog import EventLog
+from opstwin.twin.model import Frame, Twin
 
 Progress = Callable[[Frame, Scenario], None]
 
@@ -118,7 +118,7 @@ def _transport(r: Run, team, kind: str, processes: int, xmpp: str | None, option
     """The agents' transport; if an XMPP one cannot start, nothing of the run is left on disk."""
     if kind == "inproc":
         return InProcTransport(team.agents)
-    from agents.xmpp.transport import SpadeTransport
+    from opstwin.agents.xmpp.transport import SpadeTransport
 
     try:
         return SpadeTransport(team.agents, r.scenario, r.seed, processes=processes, xmpp=xmpp, **(options or {}))
