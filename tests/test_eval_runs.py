@@ -119,14 +119,14 @@ def test_jobs_2_gives_the_same_results_as_jobs_1(evaluated):
 def test_a_run_that_raises_is_recorded_and_the_others_kept(tmp_path, monkeypatch):
     from opstwin.engine import runner
 
-    real = runner.run
+    real = runner.execute
 
     def flaky(scenario, *, seed=None, **kw):
         if seed == 2:
             raise RuntimeError("boom in seed 2")
         return real(scenario, seed=seed, **kw)
 
-    monkeypatch.setattr(runner, "run", flaky)
+    monkeypatch.setattr(runner, "execute", flaky)
     write_tiny(tmp_path)
     res = opstwin(tmp_path, "eval", "tiny.yaml", "--seeds", 3, "--out", "out", "-q")
     assert res.exit_code == 1
@@ -141,14 +141,14 @@ def test_a_run_that_raises_is_recorded_and_the_others_kept(tmp_path, monkeypatch
 def test_an_interrupted_eval_keeps_what_finished(tmp_path, monkeypatch):
     from opstwin.engine import runner
 
-    real = runner.run
+    real = runner.execute
 
     def interrupted(scenario, *, seed=None, **kw):
         if seed == 3:
             raise KeyboardInterrupt
         return real(scenario, seed=seed, **kw)
 
-    monkeypatch.setattr(runner, "run", interrupted)
+    monkeypatch.setattr(runner, "execute", interrupted)
     write_tiny(tmp_path)
     res = opstwin(tmp_path, "eval", "tiny.yaml", "--seeds", 4, "--out", "out", "-q", "--write-baseline", "b.json")
     assert res.exit_code == 130

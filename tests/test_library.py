@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from opstwin.faults.catalog import CATALOG
 from opstwin.cli.main import main
 from opstwin.scenarios.loader import load
-from opstwin.engine.runner import build, run
+from opstwin.engine.runner import run
+from opstwin.engine.simulation import Simulation
 
 LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
 FILES = sorted(LIBRARY.glob("*.yaml"))
@@ -52,7 +53,7 @@ def test_opstwin_validate_accepts_the_library():
 
 
 def _health(scenario, seed: int) -> tuple[np.ndarray, list[dict]]:
-    r = build(scenario, seed)
+    r = Simulation(scenario, seed=seed, agents=False).start()
     h = []
     while r.twin.tick_count < scenario.ticks:
         h.append(r.twin.advance().health)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from opstwin.scenarios.loader import load
-from opstwin.engine.runner import build, run
+from opstwin.engine.runner import run
+from opstwin.engine.simulation import Simulation
 
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
 DEPLOYS = """\
@@ -53,7 +54,7 @@ def test_the_seed_defaults_to_the_scenarios(scenario_file):
 
 def actions_log(scenario_file, seed):
     """A run in which an operator restarts, scales and undoes at fixed ticks; its events."""
-    r = build(load(scenario_file), seed)
+    r = Simulation(load(scenario_file), seed=seed, agents=False).start()
     tickets = []
     for tick in range(60):
         r.twin.advance()

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from opstwin.scenarios.loader import parse
-from opstwin.engine.runner import build
+from opstwin.engine.simulation import Simulation
 
 SCENARIO = """
 name: deploys
@@ -27,7 +27,7 @@ deployments:
 
 @pytest.fixture
 def run():
-    return build(parse(yaml.safe_load(SCENARIO), "deploys.yaml"))
+    return Simulation(parse(yaml.safe_load(SCENARIO), "deploys.yaml"), agents=False).start()
 
 
 def advance_to(run, t):

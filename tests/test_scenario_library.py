@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from opstwin.scenarios.loader import load, parse
-from opstwin.engine.runner import build
+from opstwin.engine.simulation import Simulation
 from opstwin.scenarios.schema import Scenario, json_schema
 
 LIBRARY = sorted(Path(__file__).parents[1].joinpath("scenarios").glob("**/*.yaml"))
@@ -18,7 +18,7 @@ def test_there_is_a_library():
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
 def test_a_library_scenario_starts_healthy(path):
-    r = build(load(path))
+    r = Simulation(load(path), agents=False).start()
     trace = [r.twin.advance().health for _ in range(10)]
     assert all(0.9 < h <= 1.0 for h in trace), trace
 

@@ -10,7 +10,8 @@ import time
 
 
 from opstwin.scenarios.loader import load
-from opstwin.engine.runner import build, run
+from opstwin.engine.runner import run
+from opstwin.engine.simulation import Simulation
 from xmpp_helpers import SCENARIO, Client
 
 
@@ -58,7 +59,7 @@ def test_foreign_jid_is_dropped(no_leftovers, caplog):
     from opstwin.agents.xmpp.transport import SpadeTransport
 
     scenario = load(SCENARIO)
-    r = build(scenario, 2)
+    r = Simulation(scenario, seed=2, agents=False).start()
     team = build_team(scenario.agents, r.twin, r.control, r.seed)
     transport = SpadeTransport(team.agents, scenario, r.seed)
     client = None

@@ -1,18 +1,22 @@
-"""Benchmarks that print figures (never timed tests): `opstwin bench twin`."""
+"""Benchmarks that print figures (never timed tests): `opstwin bench twin`.
+
+Both benches drive the run engine (:class:`opstwin.engine.simulation.Simulation`) on a synthetic
+scenario; only the naive comparison model keeps a loop of its own (it is what is compared against).
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Callable
 
-from opstwin.twin.model import Twin
 from opstwin.bench.naive import NaiveTwin
-from opstwin.twin.spec import GenerateSpec, LoadSpec
+from opstwin.twin.spec import GenerateSpec
 from opstwin.twin.synthetic import default_rps, generate
 
 
 def agents_scenario(services: int, hours: float, tick: float, seed: int, faults_per_hour: float):
-    """A synthetic scenario: the generated topology, seeded random faults of every type, the default team."""
+    """A synthetic scenario: the generated topology, seeded random faults of every type (none at rate 0),
+    the default team."""
     from opstwin.faults.catalog import CATALOG
     from opstwin.scenarios.loader import parse
 
@@ -21,10 +25,11 @@ def agents_scenario(services: int, hours: float, tick: float, seed: int, faults_
         "name": f"bench-{services}", "seed": seed, "duration": hours * 3600.0, "tick": tick,
         "topology": topology.model_dump(mode="json", exclude={"generate"}),
         "load": {"rps": default_rps(topology)},
-        "faults": {"random": [{"rate_per_hour": faults_per_hour, "types": sorted(CATALOG),
-                               "window": {"start": 3600.0, "end": max(hours - 1, 1.5) * 3600.0},
-                               "duration": 3600.0}]},
     }
+    if faults_per_hour > 0:
+        data["faults"] = {"random": [{"rate_per_hour": faults_per_hour, "types": sorted(CATALOG),
+                                      "window": {"start": 3600.0, "end": max(hours - 1, 1.5) * 3600.0},
+                                      "duration": 3600.0}]}
     return parse(data, "<bench>")
 
 
@@ -48,23 +53,24 @@ def bench_agents(services: int, hours: float, tick: float = 10.0, seed: int = 1,
 def bench_twin(services: int, hours: float, tick: float = 10.0, seed: int = 1, naive: bool = False,
                say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the twin alone on a synthetic topology; optionally the naive model too."""
-    topology = generate(GenerateSpec(services=services), seed)
-    load = LoadSpec(rps=default_rps(topology))
-    duration = hours * 3600.0
-    twin = Twin(topology, load, seed=seed, tick=tick)
+    from opstwin.engine.simulation import Simulation
+
+    scenario = agents_scenario(services, hours, tick, seed, faults_per_hour=0)
     say(f"twin: {services} services, {hours:g} h at {tick:g} s ticks")
+    sim = Simulation(scenario, seed=seed, agents=False).start()
     start = time.perf_counter()  # clock-ok: benchmark
-    twin.run(duration)
+    sim.run()
     wall = time.perf_counter() - start  # clock-ok
+    twin = sim.twin
     result: dict[str, Any] = {
         "services": services, "ticks": twin.tick_count, "sim_seconds": twin.now, "wall_seconds": round(wall, 3),
         "speedup": round(twin.now / wall, 1), "ms_per_tick": round(wall / max(twin.tick_count, 1) * 1e3, 3),
     }
     if naive:
         say("naive: one SimPy process per service")
-        model = NaiveTwin(topology, load, seed=seed, tick=tick)
+        model = NaiveTwin(scenario.topology, scenario.load, seed=seed, tick=tick)
         start = time.perf_counter()  # clock-ok
-        model.run(duration)
+        model.run(scenario.duration)
         naive_wall = time.perf_counter() - start  # clock-ok
         result["naive_wall_seconds"] = round(naive_wall, 3)
         result["ratio"] = round(naive_wall / wall, 1)

@@ -1,7 +1,7 @@
 """Seeded evaluation: plan runs (scenario x seed x variant), execute them, collect results.
 
-``opstwin eval`` calls :func:`evaluate`. Every run is ``opstwin.engine.runner.run`` with the agent team,
-deterministic given (scenario, seed, variant), writing its incident log, summary and health into
+``opstwin eval`` calls :func:`evaluate`. Every run is the engine (``opstwin.engine.runner.execute``)
+with the agent team, deterministic given (scenario, seed, variant), writing its incident log, summary and health into
 ``DIR/runs/<variant>/<scenario>-<seed>/``. Runs execute in-process (``jobs=1``), in local worker
 processes (``jobs>1``) or on an existing Dask cluster (``dask=ADDRESS``); the results are the same.
 
@@ -14,7 +14,6 @@ in which runs finished. A run that raises is recorded with its error and the oth
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import os
 import time
@@ -23,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import yaml
 
 from opstwin.scenarios.errors import Problem, ScenarioError
@@ -71,10 +69,8 @@ class EvalError(ValueError):
 
 
 def runner_transports() -> tuple[str, ...]:
-    """Transports runner.run accepts: 'inproc' always; more once it has a `transport` parameter."""
-    from opstwin.engine import runner
-
-    return ("inproc", "spade") if "transport" in inspect.signature(runner.run).parameters else ("inproc",)
+    """Transports a run can use."""
+    return ("inproc", "spade")
 
 
 def _scenario_for(file: Path, variant: Variant) -> Scenario:
@@ -143,62 +139,30 @@ def _base(job: Job) -> dict[str, Any]:
 
 
 def _execute(job: Job) -> dict[str, Any]:
-    from opstwin.engine.runner import run
+    """One run through the engine; the record is built from the run's own results (no files re-read)."""
+    from opstwin.engine import runner
 
-    kwargs: dict[str, Any] = {}
-    if "transport" in inspect.signature(run).parameters:
-        kwargs["transport"] = job.transport
-    summary = run(job.scenario, seed=job.seed, out=job.out, agents=True, **kwargs)
+    sim = runner.execute(job.scenario, seed=job.seed, out=job.out, agents=True, transport=job.transport)
+    summary = sim.summary
     record = {**_base(job), "status": "ok", "error": None, "log_sha256": summary["log_sha256"],
               "sim_seconds": summary["sim_seconds"], "events": summary.get("events"),
               "messages": summary.get("messages"), "health": summary.get("health"),
-              "metrics": dict(summary.get("metrics", {})),
+              "metrics": dict(summary.get("metrics", {})), "faults": [_fault_row(f) for f in summary["faults"]],
               "wall_seconds": summary.get("wall_seconds"), "speedup": summary.get("speedup")}
-    out = Path(job.out)
-    events = [json.loads(line) for line in (out / "incidents.jsonl").read_text().splitlines() if line.strip()]
-    health = np.loadtxt(out / "health.csv", delimiter=",", skiprows=1, ndmin=2)
-    record["faults"] = fault_details(job.scenario, summary.get("faults", []), events, health[:, 1].tolist())
     if job.timeline:
-        record["timeline"] = {"t": health[:, 0].tolist(), "health": health[:, 1].tolist()}
+        series = sim.health_series()
+        record["timeline"] = {"t": series[:, 0].tolist(), "health": series[:, 1].tolist()}
     return record
 
 
-def fault_details(scenario: Scenario, faults: list[dict[str, Any]], events: list[dict[str, Any]],
-                  health: list[float]) -> list[dict[str, Any]]:
-    """Per fault: when it started, was detected, diagnosed, acted on, resolved and recovered.
+FAULT_ROW = ("id", "type", "target", "start", "resolved_at")
 
-    The per-fault times come from opstwin.evaluation.metrics itself (its metrics over that fault alone), so
-    they follow its definitions; the marks for the plot are read from the incident log.
-    """
-    from opstwin.evaluation.metrics import blast_radius, compute
-    from opstwin.twin.topology import Topology
 
-    topo = Topology.build(scenario.topology)
-    started_by = {e["action_id"]: e for e in events if e["kind"] == "action_started"}
-    out = []
-    for f in faults:
-        row: dict[str, Any] = {k: f.get(k) for k in ("id", "type", "target", "start", "resolved_at")}
-        try:
-            m = compute(events, [f], topo, scenario.duration, health, scenario.tick)
-            radius = blast_radius(f, topo)
-        except Exception as exc:  # noqa: BLE001 - details are a bonus; never lose the run for them
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            out.append(row)
-            continue
-        row["ttd_s"] = m.get("ttd_mean_s")
-        row["ttm_s"] = m.get("ttm_mean_s")
-        row["mttr_s"] = m.get("mttr_mean_s")
-        row["rca_ac1"] = m.get("rca_ac1")
-        row["mitigated"] = bool(m.get("faults_resolved"))
-        row["detected_at"] = None if row["ttd_s"] is None else f["start"] + row["ttd_s"]
-        row["diagnosed_at"] = next(
-            (e["t"] for e in events if e["kind"] == "msg" and e.get("type") == "diagnosis" and e["t"] >= f["start"]
-             and (e["body"].get("candidates") or [{}])[0].get("component") in radius), None)
-        act = started_by.get(f.get("resolved_by") or "")
-        row["action_at"] = act["t"] if act else None
-        row["recovered_at"] = None if row["mttr_s"] is None else f["start"] + row["mttr_s"]
-        out.append(row)
-    return out
+def _fault_row(f: dict[str, Any]) -> dict[str, Any]:
+    """A fault in results.json: its ground truth and what the team did about it (opstwin.evaluation.metrics)."""
+    from opstwin.evaluation.metrics import FAULT_FIELDS
+
+    return {k: f.get(k) for k in (*FAULT_ROW, *FAULT_FIELDS, "rca_ac1", "rca_ac3", "mitigated")}
 
 
 # ---- executing a plan --------------------------------------------------------------------------

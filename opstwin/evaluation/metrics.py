@@ -33,6 +33,8 @@ from opstwin.twin.topology import Topology
 
 DOWNSTREAM = {"traffic_spike"}  # faults whose load flows on to the dependencies too
 GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true
+# per-fault times (sim seconds; None when it did not happen) reported beside the run's metrics
+FAULT_FIELDS = ("detected_at", "ttd_s", "diagnosed_at", "action_at", "ttm_s", "recovered_at", "mttr_s")
 
 
 def blast_radius(fault: dict[str, Any], topo: Topology) -> set[str]:
@@ -64,7 +66,9 @@ def _active(fault: dict[str, Any], t: float, end_of_run: float) -> bool:
 
 
 def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: Topology, duration: float,
-            health: list[float], tick: float) -> dict[str, Any]:
+            health: list[float], tick: float, per_fault: bool = False):
+    """The run's metrics; with `per_fault`, also one row per fault (FAULT_FIELDS and the AC@k and
+    mitigated flags), in the order of `faults`, computed by the same definitions."""
     radii = {f["id"]: blast_radius(f, topo) for f in faults}
     alerting: set[str] = set()
     episodes: list[tuple[float, str]] = []
@@ -104,30 +108,42 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
 
     detected, ttd, ac1, ac3, ttm, mttr = 0, [], 0, 0, [], []
     h = np.asarray(health) if health else np.ones(1)
+    started_at = {e["action_id"]: e["t"] for e in events if e["kind"] == "action_started"}
+    rows: list[dict[str, Any]] = []
     for f in faults:
         r = radii[f["id"]]
+        row: dict[str, Any] = dict.fromkeys(FAULT_FIELDS)
+        row.update(rca_ac1=False, rca_ac3=False, mitigated=False)
         first = next((t for t, c in episodes if c in r and _active(f, t, duration)), None)
         if first is not None:
             detected += 1
             ttd.append(first - f["start"])
-        diag = next((cands for t, cands in diagnoses if _active(f, t, duration) and cands[0] in r), None)
+            row.update(detected_at=first, ttd_s=first - f["start"])
+        diag = next(((t, cands) for t, cands in diagnoses if _active(f, t, duration) and cands[0] in r), None)
         accepted = {f["target"], *([(f.get("params") or {}).get("peer")] if (f.get("params") or {}).get("peer") else [])}
         if diag:
-            ac1 += diag[0] in accepted
-            ac3 += bool(accepted & set(diag[:3]))
+            row["diagnosed_at"] = diag[0]
+            row["rca_ac1"] = diag[1][0] in accepted
+            row["rca_ac3"] = bool(accepted & set(diag[1][:3]))
+            ac1 += row["rca_ac1"]
+            ac3 += row["rca_ac3"]
         if _mitigated(f, requester):
-            ttm.append(f["resolved_at"] - f["start"])
+            row.update(mitigated=True, ttm_s=f["resolved_at"] - f["start"], action_at=started_at.get(f["resolved_by"]))
+            ttm.append(row["ttm_s"])
             before = h[max(0, int(f["start"] // tick) - 1)]
             k0 = int(np.ceil(f["resolved_at"] / tick)) - 1
             back = np.flatnonzero(h[max(k0, 0):] >= before - 0.02)
             if len(back):
-                mttr.append((k0 + back[0] + 1) * tick - f["start"])
+                recovered = (k0 + back[0] + 1) * tick
+                mttr.append(recovered - f["start"])
+                row.update(recovered_at=recovered, mttr_s=recovered - f["start"])
+        rows.append(row)
     n = len(faults)
     precision = true_eps / len(episodes) if episodes else (1.0 if not faults else 0.0)
     recall = detected / n if n else 1.0
     mitigated = sum(_mitigated(f, requester) for f in faults)
     mean = lambda xs: round(float(np.mean(xs)), 3) if xs else None  # noqa: E731
-    return {
+    metrics = {
         "faults_injected": n,
         "faults_resolved": mitigated,
         "detection_precision": round(precision, 4),
@@ -149,6 +165,7 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         "messages_per_incident": round(messages / incidents, 3) if incidents else 0.0,
         "messages": messages,
     }
+    return (metrics, rows) if per_fault else metrics
 
 
 def _mitigated(f: dict[str, Any], requester: dict[str, str]) -> bool:
