@@ -1,4 +1,4 @@
-"""Supersteps: how sim time and agent time are joined (DESIGN.md, "Time: supersteps").
+"""Supersteps: how sim time and agent time are joined (docs/architecture.md, "Supersteps").
 
 Within a tick, agents run in rounds. A message sent in round r is delivered in round r+1.
 The :class:`Clock` starts a round only when every agent has reported the previous one done,

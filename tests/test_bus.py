@@ -1,4 +1,4 @@
-"""The superstep rule (DESIGN.md): rounds inside ticks, delivery one round later, inboxes in
+"""The superstep rule (docs/architecture.md): rounds inside ticks, delivery one round later, inboxes in
 (sender, seq) order, quiet ticks cost nothing, wake-ups."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The incident log: canonical JSON lines whose sha256 is known as they are written."""
+"""The incident log: canonical JSON lines whose sha256 is known as they are written.
+
+These test the writer alone, with made-up event kinds (validate=False); tests/test_events.py the schema."""
 
 import hashlib
 import json
@@ -10,7 +12,7 @@ from opstwin.twin.eventlog import EventLog
 
 def test_lines_are_canonical_and_the_hash_matches_the_file(tmp_path):
     path = tmp_path / "incidents.jsonl"
-    log = EventLog(path)
+    log = EventLog(path, validate=False)
     log.emit(1.0, "alert", service="web", score=np.float64(0.1234567891), count=np.int64(3), ok=np.bool_(True))
     log.emit(2.5, "note", z=-0.0, nested={"b": [1.00000049, 2], "a": "é"})
     log.close()
@@ -23,7 +25,7 @@ def test_lines_are_canonical_and_the_hash_matches_the_file(tmp_path):
 
 
 def test_events_are_kept_in_memory_and_heard_by_listeners():
-    log, heard = EventLog(), []
+    log, heard = EventLog(validate=False), []
     log.listeners.append(heard.append)
     log.emit(0.0, "run_started", seed=1)
     log.emit(5.0, "alert", service="db")
@@ -37,7 +39,7 @@ def test_non_finite_numbers_are_written_as_null_so_every_line_stays_json(tmp_pat
 
     from opstwin.twin.eventlog import EventLog
 
-    log = EventLog(tmp_path / "l.jsonl")
+    log = EventLog(tmp_path / "l.jsonl", validate=False)
     log.emit(1.0, "x", a=float("nan"), b=float("inf"), c=[float("-inf"), 1.5])
     log.close()
     assert json.loads((tmp_path / "l.jsonl").read_text(), parse_constant=lambda c: 1 / 0) == {

@@ -2,7 +2,8 @@
 
 Lines are canonical (sorted keys, compact separators, floats rounded to microseconds) so the
 same run gives the same bytes; the file is flushed per line so an interrupted run keeps what
-happened. Events are also kept in memory for metrics.
+happened. Events are also kept in memory for metrics. Every event must fit its kind in the
+registry of ``opstwin.twin.events`` (docs/events.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 import json
 from pathlib import Path
 from typing import Any, Callable, TextIO
+
+from opstwin.twin.events import check
 
 
 def _canon(value: Any) -> Any:
@@ -33,7 +36,8 @@ def dumps(event: dict[str, Any]) -> str:
 class EventLog:
     """Appends canonical JSON lines to `path` (if given) and keeps them in `events`."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, validate: bool = True) -> None:
+        self.validate = validate  # check each event against the registry (off only to test the writer alone)
         self.events: list[dict[str, Any]] = []
         self._sha = hashlib.sha256()
         self._file: TextIO | None = open(path, "w", encoding="utf-8") if path else None
@@ -41,6 +45,8 @@ class EventLog:
 
     def emit(self, t: float, kind: str, **fields: Any) -> dict[str, Any]:
         event = _canon({"t": float(t), "kind": kind, **fields})
+        if self.validate:
+            check(event)
         line = dumps(event) + "\n"
         self._sha.update(line.encode())
         if self._file:

@@ -1,6 +1,6 @@
 """The SPADE/XMPP transport: the same agent logic as SPADE agents exchanging real XMPP messages.
 
-Only this package imports spade (DESIGN.md). Pieces:
+Only this package imports spade (docs/architecture.md). Pieces:
 
 - :mod:`agents.xmpp.server`: the embedded XMPP server (pyjabber) in a child process, on
   loopback and free ports, with the workarounds for its known bugs; ``opstwin xmpp``.

@@ -29,9 +29,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from opstwin.twin.events import kinds
 from opstwin.twin.topology import Topology
 
 DOWNSTREAM = {"traffic_spike"}  # faults whose load flows on to the dependencies too
+# the incident-log events these metrics read (docs/events.md); a renamed kind fails at import
+READS = kinds("msg", "action_started", "incident_opened", "tnr_violation", "escalation")
 GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true
 # per-fault times (sim seconds; None when it did not happen) reported beside the run's metrics
 FAULT_FIELDS = ("detected_at", "ttd_s", "diagnosed_at", "action_at", "ttm_s", "recovered_at", "mttr_s")
