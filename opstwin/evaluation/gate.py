@@ -46,11 +46,15 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     **{m: Rule(HIGHER, ABS, 0.05) for m in ("detection_precision", "detection_recall", "detection_f1",
-                                               "rca_ac1", "rca_ac3", "mitigation_success_rate")},
+                                               "rca_ac1", "rca_ac3", "rca_type_ac1", "rca_type_ac3",
+                                               "mitigation_success_rate")},
     "false_alerts_per_day": Rule(LOWER, ABS, 1.0),
     **{m: Rule(LOWER, REL, 0.25) for m in ("ttd_mean_s", "ttm_mean_s", "mttr_mean_s")},
     "tnr_undos": Rule(LOWER, ABS, 0.5),
     "escalations": Rule(LOWER, ABS, 0.5),
+    "slo_minutes_lost": Rule(LOWER, REL, 0.25),
+    "actions_per_fault": Rule(LOWER, REL, 0.25),
+    "harmful_actions": Rule(LOWER, ABS, 0.5),
 }
 
 

@@ -14,12 +14,21 @@ Definitions (also in the README):
 - Root cause: the first diagnosis made while a fault is active whose top candidate lies in its
   blast radius is the fault's diagnosis. AC@1: its top candidate is the fault's component;
   AC@3: the component is among its first three candidates. Undiagnosed faults count as misses.
+  ``rca_type_ac1`` / ``rca_type_ac3``: the same, but a candidate counts only when it names the
+  fault's component *and* its type (the hypothesis: memory_leak, bad_deployment, ...).
 - Mitigated: the fault ended through a fixing action of the team (not by expiring or by an
   operator). Mitigation success rate = mitigated / injected; time to mitigate (TTM) = start to
   that action's completion; MTTR = start to the first tick at or after it when health is back
   within 0.02 of its value just before the fault.
 - TNR undos: actions the guard undid because health regressed; escalations: incidents handed to
   a human; actions and messages per incident: team actions and agent messages / incidents.
+- Cost: ``actions_per_fault`` = team actions / injected faults (a run without faults: actions).
+  An action is *harmful* when its target lies outside the root of every fault active when it
+  started (the root: the fault's component, a partition's peer, and the services placed on a
+  faulty host or disk), or when health one tick after it finished is more than 0.02 below health
+  the tick before it started. ``slo_minutes_lost``: the error budget burnt, sum over ticks of
+  (1 - H) x tick length, in minutes (H is the share of user requests served within SLO and
+  without error, so a full outage of one minute costs one minute).
 """
 
 from __future__ import annotations
@@ -34,7 +43,9 @@ from opstwin.twin.topology import Topology
 
 DOWNSTREAM = {"traffic_spike"}  # faults whose load flows on to the dependencies too
 # the incident-log events these metrics read (docs/events.md); a renamed kind fails at import
-READS = kinds("msg", "action_started", "incident_opened", "tnr_violation", "escalation")
+READS = kinds("msg", "action_started", "action_succeeded", "action_failed", "incident_opened", "tnr_violation",
+              "escalation")
+HARM_DROP = 0.02  # health lost across an action that makes it harmful
 GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true
 # per-fault times (sim seconds; None when it did not happen) reported beside the run's metrics
 FAULT_FIELDS = ("detected_at", "ttd_s", "diagnosed_at", "action_at", "ttm_s", "recovered_at", "mttr_s")
@@ -62,6 +73,35 @@ def blast_radius(fault: dict[str, Any], topo: Topology) -> set[str]:
     return radius
 
 
+def fault_root(fault: dict[str, Any], topo: Topology) -> set[str]:
+    """The components an action may target to address `fault` (see the module docstring)."""
+    kind, target = fault["target_kind"], fault["target"]
+    root = {target}
+    peer = (fault.get("params") or {}).get("peer")
+    if peer:
+        root.add(peer)
+    for h in [h for h in (target if kind == "host" else None, peer) if h and h in topo.hosts]:
+        root |= set(topo.services_on_host(h))
+    if kind == "disk" and target in topo.disks:
+        root |= set(topo.services_on_disk(target))
+    return root
+
+
+def _harmful(actions: list[dict[str, Any]], faults: list[dict[str, Any]], roots: dict[str, set[str]],
+             h: np.ndarray, tick: float, end_of_run: float) -> int:
+    """Team actions off every active fault's root, or across which health fell (module docstring)."""
+    harmful = 0
+    for a in actions:
+        active = [f for f in faults if f["start"] <= a["t"] and (f.get("resolved_at") is None
+                                                                 or f["resolved_at"] >= a["t"])]
+        off_root = not any(a["target"] in roots[f["id"]] for f in active)
+        k0 = int(a["t"] // tick) - 1
+        k1 = int(np.ceil(a.get("finished", end_of_run) / tick))
+        fell = 0 <= k0 and k1 < len(h) and h[k1] < h[k0] - HARM_DROP
+        harmful += int(bool(off_root or fell))
+    return harmful
+
+
 def _active(fault: dict[str, Any], t: float, end_of_run: float) -> bool:
     end = fault.get("resolved_at")
     end = end_of_run if end is None else end
@@ -78,10 +118,15 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
     diagnoses: list[tuple[float, list[str]]] = []
     messages = incidents = actions = undos = escalations = 0
     requester: dict[str, str] = {}
+    team_actions: dict[str, dict[str, Any]] = {}  # action id -> start, target, finish
     for e in events:
         kind = e["kind"]
         if kind == "action_started":
             requester[e["action_id"]] = e.get("by", "")
+            if e.get("by") != "operator":
+                team_actions[e["action_id"]] = {"t": e["t"], "target": e["target"]}
+        elif kind in ("action_succeeded", "action_failed") and e["action_id"] in team_actions:
+            team_actions[e["action_id"]]["finished"] = e["t"]
         if kind == "msg":
             messages += 1
             body = e["body"]
@@ -93,7 +138,8 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
                     alerting.add(comp)
                     episodes.append((e["t"], comp))
             elif e["type"] == "diagnosis" and body["candidates"]:
-                diagnoses.append((e["t"], [c["component"] for c in body["candidates"]]))
+                diagnoses.append((e["t"], [c["component"] for c in body["candidates"]],
+                                  [c.get("fault") for c in body["candidates"]]))
         elif kind == "incident_opened":
             incidents += 1
         elif kind == "action_started" and e.get("by") != "operator":
@@ -109,27 +155,31 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
             true_eps += 1
     false_eps = len(episodes) - true_eps
 
-    detected, ttd, ac1, ac3, ttm, mttr = 0, [], 0, 0, [], []
+    detected, ttd, ac1, ac3, tac1, tac3, ttm, mttr = 0, [], 0, 0, 0, 0, [], []
     h = np.asarray(health) if health else np.ones(1)
     started_at = {e["action_id"]: e["t"] for e in events if e["kind"] == "action_started"}
     rows: list[dict[str, Any]] = []
     for f in faults:
         r = radii[f["id"]]
         row: dict[str, Any] = dict.fromkeys(FAULT_FIELDS)
-        row.update(rca_ac1=False, rca_ac3=False, mitigated=False)
+        row.update(rca_ac1=False, rca_ac3=False, rca_type_ac1=False, rca_type_ac3=False, mitigated=False)
         first = next((t for t, c in episodes if c in r and _active(f, t, duration)), None)
         if first is not None:
             detected += 1
             ttd.append(first - f["start"])
             row.update(detected_at=first, ttd_s=first - f["start"])
-        diag = next(((t, cands) for t, cands in diagnoses if _active(f, t, duration) and cands[0] in r), None)
+        diag = next((d for d in diagnoses if _active(f, d[0], duration) and d[1][0] in r), None)
         accepted = {f["target"], *([(f.get("params") or {}).get("peer")] if (f.get("params") or {}).get("peer") else [])}
         if diag:
             row["diagnosed_at"] = diag[0]
             row["rca_ac1"] = diag[1][0] in accepted
             row["rca_ac3"] = bool(accepted & set(diag[1][:3]))
+            typed = [c in accepted and t == f["type"] for c, t in zip(diag[1], diag[2])]
+            row["rca_type_ac1"], row["rca_type_ac3"] = typed[0], any(typed[:3])
             ac1 += row["rca_ac1"]
             ac3 += row["rca_ac3"]
+            tac1 += row["rca_type_ac1"]
+            tac3 += row["rca_type_ac3"]
         if _mitigated(f, requester):
             row.update(mitigated=True, ttm_s=f["resolved_at"] - f["start"], action_at=started_at.get(f["resolved_by"]))
             ttm.append(row["ttm_s"])
@@ -158,9 +208,15 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         "ttd_mean_s": mean(ttd),
         "rca_ac1": round(ac1 / n, 4) if n else None,
         "rca_ac3": round(ac3 / n, 4) if n else None,
+        "rca_type_ac1": round(tac1 / n, 4) if n else None,
+        "rca_type_ac3": round(tac3 / n, 4) if n else None,
         "mitigation_success_rate": round(mitigated / n, 4) if n else None,
         "ttm_mean_s": mean(ttm),
         "mttr_mean_s": mean(mttr),
+        "slo_minutes_lost": round(float(np.sum(1.0 - h)) * tick / 60.0, 3) if health else 0.0,
+        "actions_per_fault": round(actions / n, 3) if n else float(actions),
+        "harmful_actions": _harmful(sorted(team_actions.values(), key=lambda a: a["t"]), faults,
+                                    {f["id"]: fault_root(f, topo) for f in faults}, h, tick, duration),
         "tnr_undos": undos,
         "escalations": escalations,
         "incidents": incidents,

@@ -19,9 +19,13 @@ import numpy as np
 # metric names as opstwin.evaluation.metrics computes them (the agent-team issue fixes them), in report order
 METRICS = [
     "detection_precision", "detection_recall", "detection_f1", "false_alerts_per_day", "ttd_mean_s",
-    "rca_ac1", "rca_ac3", "mitigation_success_rate", "ttm_mean_s", "mttr_mean_s", "tnr_undos",
+    "rca_ac1", "rca_ac3", "rca_type_ac1", "rca_type_ac3", "mitigation_success_rate", "ttm_mean_s", "mttr_mean_s",
+    "slo_minutes_lost", "actions_per_fault", "harmful_actions", "tnr_undos",
     "escalations", "actions_per_incident", "messages_per_incident", "faults_injected", "faults_resolved",
 ]
+# per-fault flags pooled over every fault of a variant's runs (fault-weighted, beside the per-run means)
+BY_FAULT = [("detected", "detected_at"), ("rca_ac1", "rca_ac1"), ("rca_ac3", "rca_ac3"),
+            ("rca_type_ac1", "rca_type_ac1"), ("rca_type_ac3", "rca_type_ac3"), ("mitigated", "mitigated")]
 PERF = ["wall_seconds", "speedup"]  # machine-dependent: reported apart, never gated
 OVERALL = "overall"
 BOOT_SEED = 20240611
@@ -80,7 +84,7 @@ def fmt(metric: str, x: float | None) -> str:
         return "-"
     if metric.endswith("_s") or metric in PERF:
         return f"{x:,.1f}" if abs(x) < 1e5 else f"{x:,.0f}"
-    if metric in ("faults_injected", "faults_resolved", "tnr_undos", "escalations") or metric.endswith(
+    if metric in ("faults_injected", "faults_resolved", "tnr_undos", "escalations", "harmful_actions") or metric.endswith(
             "_per_incident") or metric == "false_alerts_per_day":
         return f"{x:.2f}"
     return f"{x:.3f}"
@@ -100,6 +104,21 @@ def _table(agg: dict[str, dict[str, dict[str, Stat]]], variants: list[str], scop
     for m in metrics:
         cells = [cell(m, agg.get(v, {}).get(scope, {}).get(m), counts.get(v, 0)) for v in variants]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def by_fault(records: list[dict[str, Any]], variants: list[str]) -> list[str]:
+    """A table of per-fault rates pooled over all faults (each fault counts once, whatever its run)."""
+    lines = ["| per fault | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    pooled = {v: [f for r in records if r["variant"] == v and r.get("status") == "ok" for f in r.get("faults", [])]
+              for v in variants}
+    lines.append("| faults | " + " | ".join(str(len(pooled[v])) for v in variants) + " |")
+    for name, key in BY_FAULT:
+        cells = []
+        for v in variants:
+            fs = pooled[v]
+            cells.append(f"{sum(1 for f in fs if f.get(key) not in (None, False)) / len(fs):.3f}" if fs else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -140,6 +159,8 @@ def write_report(path: Path, results: dict[str, Any], figures: list[str] | None 
     if gate_lines:
         lines += ["## Regression gate", "", *[f"- {g}" for g in gate_lines], ""]
     lines += ["## Overall", "", *_table(agg, variants, OVERALL, METRICS, counts(OVERALL)), ""]
+    lines += ["## By fault", "", "Rates over every injected fault of the finished runs (fault-weighted; the table above "
+              "averages per run).", "", *by_fault(records, variants), ""]
     lines += ["## Per scenario", ""]
     for s in scenarios:
         lines += [f"### {s}", "", *_table(agg, variants, s, METRICS, counts(s)), ""]
