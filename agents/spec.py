@@ -10,6 +10,7 @@ so a scenario without the section runs the default team.
         - {name: storage, skills: [storage], policy: heuristic}
       guard: {settle: 2m, tolerance: 0.02, max_attempts: 3,
               approval: {actions: [failover], default: approve}}
+      baseline: shotgun                # instead of the team: shotgun or random (agents/baselines.py)
 """
 
 from __future__ import annotations
@@ -72,3 +73,5 @@ class AgentsSpec(Strict):
     coordinator: CoordinatorSpec = Field(default_factory=CoordinatorSpec)
     specialists: list[SpecialistSpec] = Field(default_factory=_default_specialists, min_length=1)
     guard: GuardSpec = Field(default_factory=GuardSpec)
+    baseline: Literal["shotgun", "random"] | None = Field(
+        None, description="replace the team by a standing baseline that acts without diagnosing (reports compare)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from opstwin.agents.base import Agent
+from opstwin.agents.baselines import BASELINES
 from opstwin.agents.control_agent import ControlAgent
 from opstwin.agents.coordinator import Coordinator
 from opstwin.agents.diagnoser import Diagnoser
@@ -48,7 +49,9 @@ def make_reasoner(spec: AgentsSpec, topo: Topology):
 
 
 def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> list[Agent]:
-    """The agents that need no twin: diagnoser, coordinator, guard, specialists."""
+    """The agents that need no twin: diagnoser, coordinator, guard, specialists (or a standing baseline)."""
+    if spec.baseline:
+        return [BASELINES[spec.baseline](spec.baseline, seed, topo, tick)]
     specialists = [
         Specialist(s.name, seed, list(s.skills), load_policy(s.policy), s.max_queue) for s in spec.specialists
     ]
@@ -68,7 +71,7 @@ def build_team(spec: AgentsSpec, twin: Twin, control: ControlPlane, seed: int) -
     disks, hosts = np.arange(len(twin.topo.disks)), np.arange(len(twin.topo.hosts))
     monitors = [
         Monitor(f"monitor-{k}", seed, twin, np.arange(k, n, shards), disks[k::shards], hosts[k::shards], spec.monitor,
-                spec.warmup)
+                spec.warmup, diagnoser=spec.baseline or "diagnoser")
         for k in range(shards)
     ]
     endpoint = ControlAgent("control", seed, control)
