@@ -10,6 +10,15 @@ from pathlib import Path
 
 
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
+# a month of a one-service cloud without agents: long enough to interrupt
+SMALL_SCENARIO_LONG = """\
+name: long
+seed: 3
+duration: 30d
+topology:
+  hosts: [{name: h1}]
+  services: [{name: web, host: h1, entry: true}]
+"""
 SUMMARY_KEYS = {"scenario", "seed", "sim_seconds", "wall_seconds", "log_sha256", "health", "metrics"}
 
 
