@@ -99,6 +99,7 @@ def test_eval_dask_without_dask_installed_says_how_to_get_it(cli, small_scenario
     assert not (cli.folder / "X").exists()
 
 
+@pytest.mark.slow  # waits out the connect timeout
 def test_eval_on_a_dead_scheduler_is_bad_input_and_writes_nothing(tmp_path):
     pytest.importorskip("distributed")
     out = tmp_path / "X"
