@@ -137,3 +137,15 @@ def test_ctrl_c_during_a_run_exits_130_and_keeps_the_log(tmp_path):
                                            (8640, "2h24m"), (86400, "1d"), (93600, "1d2h"), (59.9, "59s")])
 def test_sim_time_has_one_format(seconds, text):
     assert format_clock(seconds) == text
+
+
+def test_the_starting_line_says_what_comes_up_before_the_first_tick():
+    from opstwin.cli.progress import starting_line
+    from opstwin.scenarios.loader import load
+
+    ehr = load(library.resolve("ehr"))
+    assert starting_line(ehr, 1, agents=True, transport="inproc", processes=1, xmpp=None) == "running ehr seed 1 (inproc)"
+    assert starting_line(ehr, 1, agents=True, transport="spade", processes=1, xmpp=None) == \
+        "running ehr seed 1: starting the embedded XMPP server and 9 agents…"
+    assert starting_line(ehr, 2, agents=True, transport="spade", processes=3, xmpp="127.0.0.1:5222") == \
+        "running ehr seed 2: connecting to the XMPP server at 127.0.0.1:5222 and 9 agents in 3 processes…"
