@@ -1,5 +1,8 @@
 """Anomaly detectors for the monitor's second stage (scikit-learn), plus a plain threshold.
 
+scikit-learn is imported only when a learned detector is made: validating a scenario (which
+checks the detector's name against `DETECTORS`) must not pay its second of import time.
+
 The monitor's first stage is a vectorized rule screen over every service each tick; only the
 few services it flags are scored here. Each detector is fitted on warm-up feature vectors
 (normal behaviour only, normalized per service) and answers `anomalous(X) -> bool array`.
@@ -11,10 +14,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
-from sklearn.neighbors import LocalOutlierFactor
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import OneClassSVM
 
 DETECTORS = ("isolation_forest", "lof", "ocsvm", "threshold")
 
@@ -38,6 +37,8 @@ class SklearnDetector:
     """A novelty detector over scaled features; `margin` > 0 makes it more conservative."""
 
     def __init__(self, model, margin: float = 0.0) -> None:
+        from sklearn.preprocessing import StandardScaler
+
         self.model = model
         self.scaler = StandardScaler()
         self.margin = margin
@@ -54,9 +55,15 @@ def make_detector(name: str, seed: int) -> Detector:
     if name == "threshold":
         return Threshold()
     if name == "isolation_forest":
+        from sklearn.ensemble import IsolationForest
+
         return SklearnDetector(IsolationForest(n_estimators=100, contamination=0.01, random_state=seed))
     if name == "lof":
+        from sklearn.neighbors import LocalOutlierFactor
+
         return SklearnDetector(LocalOutlierFactor(n_neighbors=20, novelty=True, contamination=0.01))
     if name == "ocsvm":
+        from sklearn.svm import OneClassSVM
+
         return SklearnDetector(OneClassSVM(nu=0.01, gamma="scale"))
     raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")

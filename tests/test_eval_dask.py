@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from eval_helpers import SLOW, opstwin, stable_runs, write_tiny
 
+pytestmark = pytest.mark.slow  # a Dask cluster and two evals
+
 distributed = pytest.importorskip("distributed")
 
 

@@ -104,6 +104,7 @@ def test_undefined_metrics_aggregate_over_defined_runs():
     assert stat.mean == 0.75 and stat.n == 2
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_same_results_as_jobs_1(evaluated):
     folder, _ = evaluated
     res = opstwin(folder, "eval", "tiny.yaml", "--seeds", 2, "--variant", SLOW, "--out", "out2", "--jobs", 2, "-q")

@@ -14,6 +14,8 @@ from opstwin.scenarios.loader import load, parse
 from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO, children
 
+pytestmark = pytest.mark.slow  # SPADE over XMPP, several seconds a test
+
 HUMAN = "ops@localhost"
 
 

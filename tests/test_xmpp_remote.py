@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from opstwin.scenarios.loader import load
 from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO
+
+pytestmark = pytest.mark.slow  # SPADE agents in other OS processes
 
 OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 

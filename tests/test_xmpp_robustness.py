@@ -8,11 +8,14 @@ import os
 import signal
 import time
 
+import pytest
 
 from opstwin.scenarios.loader import load
 from opstwin.engine.runner import run
 from opstwin.engine.simulation import Simulation
 from xmpp_helpers import SCENARIO, Client
+
+pytestmark = pytest.mark.slow  # SPADE agents in other OS processes
 
 
 def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch, tmp_path, no_leftovers):

@@ -19,6 +19,8 @@ from opstwin.scenarios.loader import load
 from opstwin.engine.runner import run
 from xmpp_helpers import SCENARIO
 
+pytestmark = pytest.mark.slow  # SPADE over the embedded XMPP server, several seconds a test
+
 OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 
 

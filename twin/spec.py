@@ -8,9 +8,9 @@ Cross-references (a service on an unknown host, a dependency cycle) are checked 
 
 from __future__ import annotations
 
+from graphlib import CycleError, TopologicalSorter
 from typing import Annotated
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opstwin.twin.units import Duration, Size
@@ -145,8 +145,7 @@ def reference_errors(topology: TopologySpec, deployments: list[DeploymentSpec] =
             errors.append((f"{p}.standby_host", f"unknown host {s.standby_host!r}"))
         if s.disk is not None and s.disk not in disks:
             errors.append((f"{p}.disk", f"unknown disk {s.disk!r}"))
-    graph = nx.DiGraph()
-    graph.add_nodes_from(services)
+    graph: dict[str, set[str]] = {name: set() for name in services}  # service -> its dependencies
     for i, s in enumerate(topology.services):
         seen: set[str] = set()
         for j, d in enumerate(s.dependencies()):
@@ -160,13 +159,23 @@ def reference_errors(topology: TopologySpec, deployments: list[DeploymentSpec] =
             elif d.service == s.name:
                 errors.append((f"topology.services[{i}].depends_on[{j}]", "a service cannot depend on itself"))
             else:
-                graph.add_edge(s.name, d.service)
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(graph)
-        path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-        first = services[cycle[0][0]]
+                graph[s.name].add(d.service)
+    cycle = _cycle(graph)
+    if cycle:
+        path = " -> ".join(cycle)
+        first = services[cycle[0]]
         errors.append((f"topology.services[{first}].depends_on", f"dependency cycle {path}; dependencies must be acyclic"))
     for i, dep in enumerate(deployments):
         if dep.service not in services and topology.generate is None:
             errors.append((f"deployments[{i}].service", f"unknown service {dep.service!r}"))
     return errors
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A dependency cycle as `a, b, ..., a` (a depends on b), or []; stdlib graphlib, so that
+    validating a scenario does not import networkx."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        return list(reversed(exc.args[1]))  # graphlib lists it dependency first
+    return []

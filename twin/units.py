@@ -64,6 +64,26 @@ def format_duration(seconds: float) -> str:
     return format(Decimal(repr(float(seconds))), "f") + "s"  # every digit, positional: parses back exactly
 
 
+def format_clock(seconds: float) -> str:
+    """Sim time for people, at most two units, truncated: ``45s``, ``2m5s``, ``2h13m``, ``1d2h``.
+
+    Unlike :func:`format_duration` it is not exact; it is what progress lines and summaries show,
+    so every sim time a user reads has the same shape.
+    """
+    total = int(max(0.0, seconds))
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for i, (unit, size) in enumerate(units):
+        if total >= size or unit == "s":
+            major, rest = divmod(total, size)
+            text = f"{major}{unit}"
+            if i + 1 < len(units):
+                minor_unit, minor_size = units[i + 1]
+                if rest // minor_size:
+                    text += f"{rest // minor_size}{minor_unit}"
+            return text
+    return "0s"  # pragma: no cover - the loop always returns
+
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),

@@ -1,8 +1,12 @@
 """The `opstwin` command. Thin: each command parses, calls one function, prints.
 
 Exit codes: 0 success, 1 a check failed (e.g. a regression gate), 2 bad input (a scenario
-that does not validate, a missing file, an unknown option). Bad input never prints a
-traceback: one line per problem, naming the file and the field.
+that does not validate, a missing file, an unknown option), 130 interrupted (Ctrl-C). Bad input
+never prints a traceback: one line per problem, naming the file and the field.
+
+Imports are lazy on purpose: `--version`, `validate`, `schema`, `faults` and `list` must answer in
+well under a second, so nothing here pulls scikit-learn, matplotlib, dask, SPADE or torch until
+a command that needs them runs (tests/test_cold_start.py checks it).
 """
 
 from __future__ import annotations
@@ -10,15 +14,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
-from rich.console import Console
 
 from opstwin.scenarios.errors import ScenarioError
-from opstwin.scenarios.loader import load
-from opstwin.scenarios.schema import json_schema
-
-err = Console(stderr=True, highlight=False)
+from opstwin.scenarios.library import NotFound, resolve
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -26,8 +27,17 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def scenario_files(paths: tuple[str, ...]) -> list[Path]:
-    """Files as given, folders expanded to their *.yaml files (sorted)."""
+def say(message: str) -> None:
+    """A status line from a transport, server or bench on stderr (rich markup, as they write it)."""
+    from opstwin.cli.progress import say as print_line
+
+    print_line(message, markup=True)
+
+
+def scenario_files(paths: tuple[str, ...], missing: Callable[[NotFound], None] | None = None) -> list[Path]:
+    """Files as given, folders expanded to their *.yaml files (sorted), library names resolved.
+
+    An argument that is none of these exits (one line), or goes to `missing` if given."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -35,18 +45,42 @@ def scenario_files(paths: tuple[str, ...]) -> list[Path]:
             if not found:
                 fail(f"no scenario files (*.yaml) in {p}")
             files += found
-        else:
-            files.append(p)
+            continue
+        try:
+            files.append(resolve(p))
+        except NotFound as exc:
+            if missing is None:
+                fail(str(exc))
+            missing(exc)
     return files
 
 
-def load_or_exit(path: Path):
+def resolve_or_exit(arg: str | Path) -> Path:
+    """A path, or a library scenario's file; bad input is one line and exit 2."""
     try:
-        return load(path)
+        return resolve(arg)
+    except NotFound as exc:
+        fail(str(exc))
+        raise  # unreachable: fail exits
+
+
+def load_or_exit(path: Path):
+    from opstwin.scenarios.loader import load
+
+    try:
+        return load(resolve_or_exit(path))
     except ScenarioError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(2)
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse to write results over a non-empty folder (or onto a file) unless --force."""
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out}: is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        fail(f"--out {out}: folder is not empty; pick another or add --force to write over it")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,9 +92,17 @@ def main() -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 def validate(files: tuple[str, ...]) -> None:
-    """Check scenario FILES (or folders); exit 2 with one line per problem."""
+    """Check scenario FILES (paths, folders or library names); exit 2 with one line per problem."""
+    from opstwin.scenarios.loader import load
+
     bad = 0
-    for f in scenario_files(files):
+
+    def missing(exc: NotFound) -> None:
+        nonlocal bad
+        bad += 1
+        click.echo(str(exc), err=True)
+
+    for f in scenario_files(files, missing):
         try:
             load(f)
             click.echo(f"{f}: ok")
@@ -75,6 +117,8 @@ def validate(files: tuple[str, ...]) -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of a scenario file (for editors)."""
+    from opstwin.scenarios.schema import json_schema
+
     click.echo(json.dumps(json_schema(), indent=2))
 
 
@@ -83,6 +127,7 @@ def schema() -> None:
 @click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: runs/<scenario>-<seed>).")
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
 @click.option("--no-agents", is_flag=True, help="Run the twin and its faults without the agent team.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--transport", type=click.Choice(["spade", "inproc"]), default="spade", show_default=True,
@@ -99,32 +144,65 @@ def schema() -> None:
 @click.option("--human-wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
               help="Attended run (spade): wait this long for the scenario's human to approve/deny over XMPP; "
                    "0 keeps the YAML default decision (reproducible).")
-def run(file: Path, seed: int | None, out: Path | None, no_agents: bool, quiet: bool, transport: str, processes: int,
-        xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
+def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: bool, quiet: bool, transport: str,
+        processes: int, xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
         human_wait: float) -> None:
-    """Run one scenario FILE; writes incidents.jsonl and summary.json."""
-    from opstwin.cli.progress import live_progress
-    from opstwin.engine.runner import run as run_scenario
-
+    """Run one scenario (a FILE or a library name, see `opstwin list`); writes incidents.jsonl and summary.json."""
     scenario = load_or_exit(file)
     seed = scenario.seed if seed is None else seed
     out = out or Path("runs") / f"{scenario.name}-{seed}"
-    with live_progress(scenario, enabled=not quiet) as progress:
+    check_out(out, force)
+    from opstwin.cli.progress import live_progress, print_summary, starting_line
+    from opstwin.engine.runner import run as run_scenario
+
+    if not quiet:
+        say(starting_line(scenario, seed, agents=not no_agents, transport=transport, processes=processes, xmpp=xmpp))
+    with live_progress(scenario, enabled=not quiet, seed=seed) as progress:
         try:
             summary = run_scenario(scenario, seed=seed, out=out, agents=not no_agents, progress=progress,
                                    transport=transport, processes=processes, xmpp=xmpp,
                                    transport_options={"round_timeout": round_timeout, "join_file": join_file,
                                                       "remote": remote.split(",") if remote else None,
-                                                      "say": lambda s: err.print(s), "human_wait": human_wait})
+                                                      "say": say, "human_wait": human_wait})
+        except KeyboardInterrupt:  # the runner has ended the log with run_aborted; keep it
+            fail(f"interrupted; the log so far is in {out / 'incidents.jsonl'}", code=130)
         except Exception as exc:  # an XMPP server down or refusing login: one line, exit 2
             if type(exc).__name__ != "XmppError":
                 raise
             if out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # no half-written results
             fail(str(exc))
-    from opstwin.cli.progress import print_summary
-
     print_summary(summary, out)
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the library as JSON (for tools).")
+def list_cmd(as_json: bool) -> None:
+    """List the scenario library: name, services, duration, faults, description (run one by name)."""
+    from opstwin.scenarios.library import entries
+
+    library = entries()
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in library], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="scenario library (opstwin run NAME)")
+    for col in ("name", "services", "duration", "faults", "description"):
+        table.add_column(col, no_wrap=col != "description", justify="right" if col == "services" else "left")
+    for e in library:
+        table.add_row(e.name, "?" if e.services is None else str(e.services), e.duration, e.faults, e.description)
+    stdout_table(table)
+
+
+def stdout_table(table) -> None:
+    """Print a rich table on stdout; piped, do not squeeze it into 80 columns."""
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 160
+    out.print(table)
 
 
 @main.command("faults")
@@ -145,10 +223,7 @@ def faults_cmd(as_json: bool) -> None:
     for t in CATALOG.values():
         params = ", ".join(k for k in t.parameters_schema()["properties"])
         table.add_row(t.name, t.category, t.target, params, ", ".join(t.symptoms), ", ".join(t.fixes))
-    out = Console(highlight=False)
-    if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
-        out.width = 160
-    out.print(table)
+    stdout_table(table)
 
 
 @main.command("eval")
@@ -158,6 +233,7 @@ def faults_cmd(as_json: bool) -> None:
 @click.option("--transport", default="inproc", show_default=True,
               help="Agent transport passed to the runner: inproc, or spade once runner.run takes a transport.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
 @click.option("--variant", "variants", multiple=True, metavar="NAME=KEY.PATH=VALUE",
               help="A team configuration to compare with `baseline` (repeatable; same NAME accumulates), "
                    "e.g. thr=agents.monitor.detector=threshold.")
@@ -167,12 +243,13 @@ def faults_cmd(as_json: bool) -> None:
               help="Gate tolerance for one metric, or VALUE for all (repeatable; see opstwin/evaluation/gate.py).")
 @click.option("--write-baseline", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
               help="Write the baseline variant's means to this file (for --check).")
-@click.option("--dask", default=None, metavar="ADDRESS", help="Run on this Dask scheduler instead of local processes.")
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help='Run on this Dask scheduler instead of local processes (needs pip install "opstwin[dask]").')
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out: Path, variants: tuple[str, ...],
-             check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None, dask: str | None,
-             quiet: bool) -> None:
-    """Run scenario PATHS (files or folders) for seeds 1..N; write results, report.md and plots to --out."""
+def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out: Path, force: bool,
+             variants: tuple[str, ...], check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None,
+             dask: str | None, quiet: bool) -> None:
+    """Run scenario PATHS (files, folders or library names) for seeds 1..N; write results, report.md and plots to --out."""
     import shlex
 
     from opstwin.evaluation.evaluate import EvalError, run_eval
@@ -181,18 +258,47 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
 
     command = shlex.join(["opstwin", "eval", *paths, "--seeds", str(seeds), *sum((["--variant", v] for v in variants),
                          []), *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
+    files = scenario_files(paths)
+    check_out(out, force)
+    client = dask_client(dask) if dask else None  # a dead scheduler is bad input, found before --out exists
     try:
         parsed = parse_variants(variants)
-        code = run_eval(scenario_files(paths), seeds=seeds, out=out, variants=parsed, jobs=jobs, transport=transport,
-                        dask=dask, check=check, tolerances=tolerances, write_baseline=write_baseline, command=command,
-                        say=lambda s: click.echo(s, err=True), progress=not quiet)
+        code = run_eval(files, seeds=seeds, out=out, variants=parsed, jobs=jobs, transport=transport,
+                        dask=client, check=check, tolerances=tolerances, write_baseline=write_baseline,
+                        command=command, say=lambda s: click.echo(s, err=True), progress=not quiet)
     except ScenarioError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(2)
     except (EvalError, OverrideError, GateError) as exc:
         fail(str(exc))
+    finally:
+        if client is not None:
+            client.close()
     sys.exit(code)
+
+
+DASK_CONNECT_TIMEOUT = 5.0  # seconds; a scheduler that does not answer by then is taken as down
+
+
+def dask_client(address: str):
+    """A connected `distributed.Client`, or one line and exit 2 (dask not installed, scheduler down)."""
+    import logging
+
+    try:
+        from distributed import Client
+    except ImportError:
+        fail('--dask needs Dask, an optional extra: pip install "opstwin[dask]"')
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its connection retries would print tracebacks of their own
+    try:
+        return Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(f"--dask {address}: cannot reach the Dask scheduler ({reason})")
+    finally:
+        quiet.setLevel(level)
 
 
 @main.group()
@@ -214,7 +320,6 @@ def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: b
     """Time the twin alone (or with the team: --agents) on a synthetic topology of N services."""
     from opstwin.bench.twin import bench_agents, bench_twin
 
-    say = lambda s: err.print(s)  # noqa: E731
     if agents and naive:
         fail("--agents and --naive do not combine")
     if agents:
@@ -235,7 +340,7 @@ def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: st
 
     scenario = load_or_exit(file or default_scenario())
     try:
-        result = bench_xmpp(scenario, seed=seed, processes=processes, xmpp=xmpp, say=lambda s: err.print(s))
+        result = bench_xmpp(scenario, seed=seed, processes=processes, xmpp=xmpp, say=say)
     except Exception as exc:
         if type(exc).__name__ != "XmppError":
             raise
@@ -253,7 +358,7 @@ def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
     """Run the embedded XMPP server (domain localhost, in-band registration) until Ctrl-C."""
     from opstwin.agents.xmpp.server import run_foreground
 
-    run_foreground(port, public=public, verbose=verbose, say=lambda s: err.print(s))
+    run_foreground(port, public=public, verbose=verbose, say=say)
 
 
 @main.command("agents")
@@ -268,7 +373,7 @@ def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> Non
 
     load_or_exit(file)
     try:
-        run_agents(join_file, [r.strip() for r in roles.split(",") if r.strip()], xmpp, say=lambda s: err.print(s))
+        run_agents(join_file, [r.strip() for r in roles.split(",") if r.strip()], xmpp, say=say)
     except Exception as exc:
         if type(exc).__name__ not in ("XmppError", "ConnectionRefusedError", "TimeoutError", "SystemExit"):
             raise
