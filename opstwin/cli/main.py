@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 import click
 
@@ -22,7 +22,8 @@ from opstwin.scenarios.errors import ScenarioError
 from opstwin.scenarios.library import NotFound, resolve
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line `opstwin: ...` on stderr and exit (2: bad input); never a traceback."""
     click.echo(f"opstwin: {message}", err=True)
     sys.exit(code)
 
@@ -61,7 +62,6 @@ def resolve_or_exit(arg: str | Path) -> Path:
         return resolve(arg)
     except NotFound as exc:
         fail(str(exc))
-        raise  # unreachable: fail exits
 
 
 def load_or_exit(path: Path):
