@@ -230,13 +230,16 @@ def faults_cmd(as_json: bool) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Run seeds 1..N.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Local worker processes.")
-@click.option("--transport", default="inproc", show_default=True,
-              help="Agent transport passed to the runner: inproc, or spade once runner.run takes a transport.")
+@click.option("--transport", type=click.Choice(["inproc", "spade"]), default="inproc", show_default=True,
+              help="Agent transport for every run: inproc (direct calls) or spade (SPADE agents over XMPP).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
 @click.option("--variant", "variants", multiple=True, metavar="NAME=KEY.PATH=VALUE",
               help="A team configuration to compare with `baseline` (repeatable; same NAME accumulates), "
                    "e.g. thr=agents.monitor.detector=threshold.")
+@click.option("--baselines", is_flag=True,
+              help="Also run the standing baselines as variants `shotgun` and `random` (agents.baseline), "
+                   "so the report shows the team beside teams that act without diagnosing.")
 @click.option("--check", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
               help="Regression gate: exit 1 naming each metric worse than this baseline beyond tolerance.")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]VALUE",
@@ -247,7 +250,7 @@ def faults_cmd(as_json: bool) -> None:
               help='Run on this Dask scheduler instead of local processes (needs pip install "opstwin[dask]").')
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out: Path, force: bool,
-             variants: tuple[str, ...], check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None,
+             variants: tuple[str, ...], baselines: bool, check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None,
              dask: str | None, quiet: bool) -> None:
     """Run scenario PATHS (files, folders or library names) for seeds 1..N; write results, report.md and plots to --out."""
     import shlex
@@ -257,7 +260,10 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
     from opstwin.scenarios.overrides import OverrideError, parse_variants
 
     command = shlex.join(["opstwin", "eval", *paths, "--seeds", str(seeds), *sum((["--variant", v] for v in variants),
-                         []), *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
+                         []), *(["--baselines"] if baselines else []),
+                          *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
+    if baselines:
+        variants = (*variants, *(f"{b}=agents.baseline={b}" for b in BASELINE_VARIANTS))
     files = scenario_files(paths)
     check_out(out, force)
     client = dask_client(dask) if dask else None  # a dead scheduler is bad input, found before --out exists
@@ -278,6 +284,7 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
     sys.exit(code)
 
 
+BASELINE_VARIANTS = ("shotgun", "random")  # agents/baselines.py
 DASK_CONNECT_TIMEOUT = 5.0  # seconds; a scheduler that does not answer by then is taken as down
 
 
