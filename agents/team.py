@@ -67,7 +67,7 @@ def build_team(spec: AgentsSpec, twin: Twin, control: ControlPlane, seed: int) -
     shards = min(spec.monitor.shards, n)
     disks, hosts = np.arange(len(twin.topo.disks)), np.arange(len(twin.topo.hosts))
     monitors = [
-        Monitor(f"monitor-{k}", seed, twin, np.arange(k, n, shards), disks[k::shards], hosts[k::shards], spec.monitor,
+        Monitor(f"monitor-{k}", seed, twin.topo, twin.slo, twin.tick_seconds, np.arange(k, n, shards), disks[k::shards], hosts[k::shards], spec.monitor,
                 spec.warmup)
         for k in range(shards)
     ]

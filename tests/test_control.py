@@ -80,7 +80,7 @@ def test_restart_is_rolling_halves_capacity_for_a_while_and_counts_restarts(clou
     assert during["up"] and during["restarts"] == 2  # one replica at a time: the service stays up
     assert during["p99"] > before["p99"]  # with half the replicas restarting, the rest run hotter
     twin.run(twin.now + 60)
-    assert twin.snapshot("web")["p99"] == pytest.approx(before["p99"], rel=0.2) and twin.frame.health > 0.99
+    assert twin.snapshot("web")["p99"] == pytest.approx(before["p99"], rel=0.2) and twin.health > 0.99
     assert control.undo(ticket.id)  # nothing lasting to undo, but the undo is accepted and logged
     assert kinds(twin)[-1] == "action_undone"
 

@@ -22,9 +22,20 @@ from opstwin.evaluation.metrics import compute as compute_metrics
 from opstwin.scenarios.schema import Scenario
 from opstwin.twin.control import ControlPlane
 from opstwin.twin.eventlog import EventLog
-from opstwin.twin.model import Frame, Twin
+from opstwin.twin.model import Twin
 
-Progress = Callable[[Frame, Scenario], None]
+
+@dataclass(frozen=True)
+class TickView:
+    """What a progress callback is shown each tick: where the run is and the ground-truth health H
+    (H is the experimenter's, not telemetry: frames no longer carry it)."""
+
+    tick: int
+    t: float
+    health: float
+
+
+Progress = Callable[[TickView, Scenario], None]
 
 
 @dataclass
@@ -84,14 +95,14 @@ def run(
     try:
         while r.twin.tick_count < scenario.ticks:
             frame = r.twin.advance()
-            r.health.append(frame.health)
+            r.health.append(r.twin.health)
             if clock is not None:
                 due = {m.name for m in team.monitors if m.observe(frame)}
                 if team.control.has_pending():
                     due.add(team.control.name)
-                clock.tick(frame.tick, frame.t, frame.health, due)
+                clock.tick(frame.tick, frame.t, r.twin.health, due)
             if progress:
-                progress(frame, scenario)
+                progress(TickView(frame.tick, frame.t, r.twin.health), scenario)
         completed = True
     finally:
         wall = time.perf_counter() - started  # clock-ok
