@@ -21,7 +21,7 @@ from opstwin.agents.policies import load_policy
 from opstwin.agents.reasoners import RulesReasoner
 from opstwin.agents.spec import AgentsSpec
 from opstwin.agents.specialist import Specialist
-from opstwin.twin.control import ControlPlane
+from opstwin.twin.control import ActionPort, ControlPlane
 from opstwin.twin.model import Twin
 from opstwin.twin.topology import Topology
 
@@ -71,7 +71,7 @@ def build_team(spec: AgentsSpec, twin: Twin, control: ControlPlane, seed: int) -
                 spec.warmup)
         for k in range(shards)
     ]
-    endpoint = ControlAgent("control", seed, control)
+    endpoint = ControlAgent("control", seed, ActionPort(control))
     agents = [*monitors, endpoint, *remote_agents(spec, twin.topo, seed, twin.tick_seconds)]
     names = [a.name for a in agents]
     if len(set(names)) != len(names):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from opstwin.twin.control import ACTIONS, ActionError, ControlPlane
+from opstwin.twin.control import ACTIONS, ActionError, ActionPort, ControlPlane, TicketView
 from opstwin.twin.spec import VersionChanges
 
 
@@ -268,3 +268,19 @@ def test_a_migrated_service_writes_to_its_new_hosts_disk_and_undo_moves_it_back(
     assert twin.topo.disks[twin.svc_disk[api]] == "d1"
     assert control.undo(ticket.id)
     assert twin.service_host("api") == host_before and int(twin.svc_disk[api]) == disk_before
+
+
+def test_the_action_port_requests_reads_and_undoes_without_exposing_the_twin(cloud):
+    twin, plane = cloud
+    port = ActionPort(plane)
+    assert not hasattr(port, "twin") and not hasattr(port, "listeners") and not hasattr(port, "__dict__")
+    heard: list[TicketView] = []
+    view = port.request("scale_service", "api", {"replicas": 5}, requester="t", on_done=heard.append)
+    assert isinstance(view, TicketView) and view.status == "pending" and port.replicas("api") != 5
+    finish(twin, plane.tickets[view.id])
+    assert heard == [port.status(view.id)] and heard[0].status == "succeeded" and port.replicas("api") == 5
+    assert not hasattr(heard[0], "undo")
+    assert port.undo(view.id, requester="t") and port.status(view.id).status == "undone"
+    assert not port.undo(view.id) and not port.undo("a999") and port.status("a999") is None
+    with pytest.raises(ActionError):
+        port.replicas("nope")
