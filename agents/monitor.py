@@ -23,6 +23,12 @@ A component alerts after `persistence` flagged ticks and clears after `clear_aft
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
 ``log:<template>``, ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
 ``host_cpu``, ``host_net_latency``) with their values.
+
+Asked by the guard (``sli_query``), a monitor answers with an SLI of the services asked for
+that are in its shard, from its latest frame, as counts of objectives met: each service has
+three, being up, an error rate under max(1%, 3x its learned baseline), and p99 within its SLO.
+(Counting objectives rather than wholly good services lets a harmful action show even when the
+incident already broke one objective of every service in scope.)
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import numpy as np
 
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.detectors import make_detector
-from opstwin.agents.messages import Alert, Message
+from opstwin.agents.messages import Alert, Message, Sli, SliQuery
 from opstwin.agents.spec import MonitorSpec
 from opstwin.twin.logs import TEMPLATE_ID, TEMPLATES
 from opstwin.twin.telemetry import Frame
@@ -45,6 +51,9 @@ BENIGN_TEMPLATES = {TEMPLATE_ID["exception"], TEMPLATE_ID["slow_request"]}
 RECENT_DEPLOY = 7200.0  # a deployment this recent is evidence
 MAX_TRAIN_ROWS = 4000
 LOG_WINDOW = 6  # ticks over which error-log templates are counted
+SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
+SLI_ERROR_FACTOR = 3.0
+SLI_OBJECTIVES = 3  # per service: up, errors, p99
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Monitor(Agent):
                  diagnoser: str = "diagnoser") -> None:
         super().__init__(name, seed)
         self.topo, self.tick_seconds = topo, float(tick_seconds)
+        self._known = frozenset(topo.services)
         self.idx, self.disks, self.spec = np.asarray(services), np.asarray(disks), spec
         self.hosts = np.asarray(hosts)
         self._rtt_sum = np.zeros(len(self.hosts))
@@ -87,6 +97,7 @@ class Monitor(Agent):
         self._log_window: deque[Counter[tuple[int, int]]] = deque()
         self._log_sums: Counter[tuple[int, int]] = Counter()
         self.fitted = False
+        self._latest: np.ndarray | None = None  # the last frame's features (for SLI answers)
 
     # ------------------------------------------------------------ features
     def _features(self, f: Frame) -> np.ndarray:
@@ -113,6 +124,7 @@ class Monitor(Agent):
     def observe(self, f: Frame) -> bool:
         """Feed one frame; True when alerts are ready to send this tick."""
         X = self._features(f)
+        self._latest = X
         if f.tick <= self.warmup_ticks:
             self._learn(f, X)
             return False
@@ -303,11 +315,34 @@ class Monitor(Agent):
             if not track.alerting and not symptoms and track.normal >= self.spec.clear_after:
                 del self.tracks[key]
 
+    # ----------------------------------------------------------------- SLI
+    def objectives(self) -> np.ndarray:
+        """Per service of the shard (columns), from the latest frame, whether it meets each objective
+        (rows): up; errors under max(1%, 3x baseline); p99 within SLO."""
+        if self._latest is None:
+            return np.ones((SLI_OBJECTIVES, len(self.idx)), dtype=bool)
+        err, lat, down = self._latest[0], self._latest[1], self._latest[5]
+        base = self.mean[0] if self.fitted else self._sum[0] / max(self._count, 1)
+        return np.stack([down == 0, err < np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * base), lat <= 1.0])
+
+    def sli(self, services: list[str]) -> tuple[int, int]:
+        """(objectives met, objectives) over the services named that are in this monitor's shard."""
+        known = self._known
+        wanted = np.array(sorted({self.topo.index(s) for s in services if s in known}), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.idx, wanted), max(len(self.idx) - 1, 0))
+        mine = pos[self.idx[pos] == wanted] if len(self.idx) and len(wanted) else np.zeros(0, dtype=np.int64)
+        return int(self.objectives()[:, mine].sum()), SLI_OBJECTIVES * int(len(mine))
+
     # ---------------------------------------------------------------- step
     def step(self, ctx: Context, inbox: list[Message]) -> None:
         for alert in self.pending:
             ctx.send("inform", "alert", self.diagnoser, alert)
         self.pending = []
+        for m in inbox:
+            if m.kind == "sli_query" and m.performative == "query-ref":
+                q: SliQuery = m.parsed()
+                good, total = self.sli(q.services)
+                ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total), m.conversation)
 
     def state(self) -> dict[str, Any]:
         alerting = sorted(k for k, v in self.tracks.items() if v.alerting)

@@ -277,9 +277,9 @@ class SpadeTransport:
                 pass
 
     # ------------------------------------------------------------ rounds
-    def run_round(self, tick, round_, t, health, expected):
+    def run_round(self, tick, round_, t, expected):
         started = time.perf_counter()  # clock-ok: reported only
-        reports = self._call(self._round(tick, round_, float(t), float(health), dict(expected)), None)
+        reports = self._call(self._round(tick, round_, float(t), dict(expected)), None)
         self.rounds += 1
         self.round_seconds += time.perf_counter() - started  # clock-ok
         self.stanzas += 2 * len([n for n in expected if n not in self.lost])
@@ -287,13 +287,13 @@ class SpadeTransport:
                           lost=sorted(self.lost))
         return reports
 
-    async def _round(self, tick: int, round_: int, t: float, health: float, expected: dict[str, int]) -> list[Report]:
+    async def _round(self, tick: int, round_: int, t: float, expected: dict[str, int]) -> list[Report]:
         names = sorted(n for n in expected if n not in self.lost)
         clock = self.clock
         clock.begin(tick, round_, set(names))
         lost = sorted(self.lost)
         for n in names:
-            body = dumps({"tick": tick, "round": round_, "t": t, "health": health, "expect": expected[n], "lost": lost})
+            body = dumps({"tick": tick, "round": round_, "t": t, "expect": expected[n], "lost": lost})
             await clock.send(spade_message(self.roster.jids[n], body, {"ot": "start"}))
         try:
             await asyncio.wait_for(clock.done.wait(), self.round_timeout)
@@ -311,7 +311,7 @@ class SpadeTransport:
         coord = "coordinator"
         if coord in self.logic and coord not in self.lost:
             clock.begin(tick, round_, {coord}, lost=True)
-            body = dumps({"tick": tick, "round": round_, "t": t, "health": health, "names": missing})
+            body = dumps({"tick": tick, "round": round_, "t": t, "names": missing})
             await clock.send(spade_message(self.roster.jids[coord], body, {"ot": "lost"}))
             try:
                 await asyncio.wait_for(clock.done.wait(), self.round_timeout)

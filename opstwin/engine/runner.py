@@ -20,7 +20,7 @@ from opstwin.agents.team import build_team
 from opstwin.faults.injector import Injector
 from opstwin.evaluation.metrics import compute as compute_metrics
 from opstwin.scenarios.schema import Scenario
-from opstwin.twin.control import ControlPlane
+from opstwin.twin.control import ActionPort, ControlPlane
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.model import Twin
 
@@ -86,7 +86,7 @@ def run(
     r = build(scenario, seed, out_dir / "incidents.jsonl" if out_dir else None)
     team = clock = None
     if agents:
-        team = build_team(scenario.agents, r.twin, r.control, r.seed)
+        team = build_team(scenario.agents, r.twin.topo, r.twin.slo.copy(), scenario.tick, ActionPort(r.control), r.seed)
         clock = Clock(_transport(r, team, transport, processes, xmpp, transport_options,
                                       out_dir / "incidents.jsonl" if out_dir else None), team.names, r.log)
         r.extras["clock"] = clock
@@ -100,7 +100,7 @@ def run(
                 due = {m.name for m in team.monitors if m.observe(frame)}
                 if team.control.has_pending():
                     due.add(team.control.name)
-                clock.tick(frame.tick, frame.t, r.twin.health, due)
+                clock.tick(frame.tick, frame.t, due)
             if progress:
                 progress(TickView(frame.tick, frame.t, r.twin.health), scenario)
         completed = True
