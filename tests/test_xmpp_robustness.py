@@ -61,7 +61,7 @@ def test_foreign_jid_is_dropped(no_leftovers, caplog):
     scenario = load(SCENARIO)
     r = build(scenario, 2)
     team = build_team(scenario.agents, r.twin.topo, r.twin.slo.copy(), scenario.tick, ActionPort(r.control), r.seed)
-    transport = SpadeTransport(team.agents, scenario, r.seed)
+    transport = SpadeTransport(team.agents, scenario.agents, scenario.topology, scenario.tick, r.seed)
     client = None
     try:
         caplog.set_level(logging.WARNING, logger="opstwin.xmpp")

@@ -132,7 +132,8 @@ def _transport(r: Run, team, kind: str, processes: int, xmpp: str | None, option
     from opstwin.agents.xmpp.transport import SpadeTransport
 
     try:
-        return SpadeTransport(team.agents, r.scenario, r.seed, processes=processes, xmpp=xmpp, **(options or {}))
+        return SpadeTransport(team.agents, r.scenario.agents, r.scenario.topology, r.scenario.tick, r.seed,
+                              processes=processes, xmpp=xmpp, **(options or {}))
     except BaseException:
         r.log.close()
         if log_path is not None:
