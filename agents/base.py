@@ -4,7 +4,8 @@ An agent's :meth:`Agent.step` gets its round's inbox, already sorted by (sender,
 :class:`Context` through which it sends messages, asks to be woken at a later tick and writes
 incident-log events. Nothing here knows about transports: the in-process bus and the SPADE
 transport call the same ``step``. Everything an agent decides comes from its inbox, its own
-state, the round's (tick, time, health) and its own seeded generator.
+state, the round's (tick, time) and its own seeded generator: no ground truth (health H
+is the experimenter's; the guard measures an SLI from the monitors' telemetry instead).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class Context:
     tick: int
     round: int
     t: float  # sim seconds
-    health: float
     seq: int  # the agent's message counter at the start of the round
     outbox: list[Message] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)

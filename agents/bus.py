@@ -36,7 +36,7 @@ class Report:
 
 
 class Transport(Protocol):
-    def run_round(self, tick: int, round_: int, t: float, health: float, expected: dict[str, int]) -> list[Report]:
+    def run_round(self, tick: int, round_: int, t: float, expected: dict[str, int]) -> list[Report]:
         """Step every agent in `expected` (name -> messages it must receive first); return their reports."""
 
     def close(self) -> None: ...
@@ -55,14 +55,14 @@ class InProcTransport:
         self.agents = {a.name: a for a in agents}
         self.mail: dict[str, list[Message]] = defaultdict(list)
 
-    def run_round(self, tick, round_, t, health, expected):
+    def run_round(self, tick, round_, t, expected):
         reports = []
         for name in sorted(expected):
             inbox = sorted(self.mail.pop(name, []), key=lambda m: m.order)
             if len(inbox) != expected[name]:
                 raise RuntimeError(f"{name}: expected {expected[name]} messages in round {round_}, got {len(inbox)}")
             agent = self.agents[name]
-            ctx = Context(name, tick, round_, t, health, agent.seq)
+            ctx = Context(name, tick, round_, t, agent.seq)
             agent.step(ctx, inbox)
             agent.seq = ctx.seq
             reports.append(Report(name, ctx.outbox, ctx.events, ctx.wakes))
@@ -92,7 +92,7 @@ class Clock:
     def next_wake(self) -> int | None:
         return self._wakes[0][0] if self._wakes else None
 
-    def tick(self, tick: int, t: float, health: float, due: set[str] = frozenset()) -> int:
+    def tick(self, tick: int, t: float, due: set[str] = frozenset()) -> int:
         """Run every round of `tick`; returns the number of rounds (0 for a quiet tick)."""
         active = set(due)
         while self._wakes and self._wakes[0][0] <= tick:
@@ -100,7 +100,7 @@ class Clock:
         expected = {name: 0 for name in active if name in self.names}
         round_ = 0
         while expected:
-            reports = self.transport.run_round(tick, round_, t, health, expected)
+            reports = self.transport.run_round(tick, round_, t, expected)
             counts: Counter[str] = Counter()
             for report in sorted(reports, key=lambda r: r.agent):
                 for m in report.outbox:

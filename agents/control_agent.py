@@ -3,7 +3,8 @@
 It lives with the twin (the twin's process), so agents anywhere reach the control plane only
 by message. A request is answered at once with `agree` (running, with its action id) or a
 refusal; the result follows as `inform-done` / `failure` in round 0 of the first tick after the
-action finished in sim time. Requests to undo run at once.
+action finished in sim time. Requests to undo run at once. It holds only the control plane's
+:class:`twin.control.ActionPort`: no twin, no listeners.
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from typing import Any
 
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import ActionRequest, ActionResult, Message
-from opstwin.twin.control import ActionError, ControlPlane, Ticket
+from opstwin.twin.control import ActionError, ActionPort, TicketView
 
 
 class ControlAgent(Agent):
     role = "control"
 
-    def __init__(self, name: str, seed: int, control: ControlPlane) -> None:
+    def __init__(self, name: str, seed: int, port: ActionPort) -> None:
         super().__init__(name, seed)
-        self.control = control
-        self._finished: list[tuple[Ticket, str, str]] = []  # (ticket, requester, task)
+        self.port = port
+        self._finished: list[tuple[TicketView, str, str]] = []  # (ticket, requester, task)
 
     def has_pending(self) -> bool:
         return bool(self._finished)
@@ -31,7 +32,7 @@ class ControlAgent(Agent):
             status = "succeeded" if ticket.status in ("succeeded", "undone") else "failed"
             ctx.send("inform-done" if status == "succeeded" else "failure", "action_result", requester,
                      ActionResult(task=task, action_id=ticket.id, action=ticket.action, target=ticket.target,
-                                  status=status, reason=ticket.params.get("reason", "")))
+                                  status=status, reason=ticket.reason))
         self._finished = []
         for m in inbox:
             if m.kind == "action" and m.performative == "request":
@@ -40,13 +41,13 @@ class ControlAgent(Agent):
     def _request(self, ctx: Context, m: Message, req: ActionRequest) -> None:
         reply = dict(task=req.task, action=req.action, target=req.target)
         if req.undo_of:
-            ok = req.undo_of in self.control.tickets and self.control.undo(req.undo_of, requester=m.sender)
+            ok = self.port.undo(req.undo_of, requester=m.sender)
             ctx.send("inform-done" if ok else "failure", "action_result", m.sender,
                      ActionResult(**reply, action_id=req.undo_of, status="undone" if ok else "refused"), m.conversation)
             return
         try:
             params = self._resolve(req)
-            ticket = self.control.request(req.action, req.target, params, requester=m.sender,
+            ticket = self.port.request(req.action, req.target, params, requester=m.sender,
                                           on_done=lambda t, r=m.sender, k=req.task: self._finished.append((t, r, k)))
         except ActionError as exc:
             ctx.send("failure", "action_result", m.sender,
@@ -56,11 +57,10 @@ class ControlAgent(Agent):
                  m.conversation)
 
     def _resolve(self, req: ActionRequest) -> dict[str, Any]:
-        """Relative parameters (`replicas: x2`) become absolute against the twin's state."""
+        """Relative parameters (`replicas: x2`) become absolute against the current replica count."""
         params = dict(req.params)
         r = params.get("replicas")
         if isinstance(r, str) and r.startswith("x"):
-            twin = self.control.twin
-            current = int(twin.replicas[twin.topo.index(req.target)])
+            current = self.port.replicas(req.target)
             params["replicas"] = max(1, min(1000, int(round(current * float(r[1:])))))
         return params

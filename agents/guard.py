@@ -1,21 +1,53 @@
 """The guard: Transactional No-Regression (TNR) and human approval.
 
-Before a specialist acts it asks the guard. The guard notes health H then, and answers:
-approve, or, for actions on the scenario's approval list, the human's decision (the YAML
-default when the run is unattended). After a successful action it waits `settle` and reads H
-again; if H is lower by more than `tolerance`, it asks the control plane to undo the action
-and tells the coordinator the step was undone, so the incident goes back for another fix.
+Before a specialist acts it asks the guard. The guard measures an SLI of the action's blast
+radius from telemetry, never from the twin's ground truth: the share of the objectives of the
+scope's services met now (each is up, has errors near its baseline, p99 within SLO), where the
+scope is what the action can hurt: the target's own services (a service; the services on a host
+or a disk) and their callers, nearest first, at most :data:`MAX_SCOPE`. The monitors hold the telemetry,
+so the guard asks each of them (``sli_query``, query-ref), sums their answers (``sli``), notes
+the SLI, and only then answers: approve, or, for actions on the scenario's approval list, the
+human's decision (the YAML default when the run is unattended).
+
+After a successful action it waits `settle` and measures the same scope again; if the SLI is
+lower by more than `tolerance`, it asks the control plane to undo the action and tells the
+coordinator the step was undone, so the incident goes back for another fix. A fault elsewhere
+in the cloud does not move this SLI, so it cannot get a correct fix undone.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from opstwin.agents.base import Agent, Context
-from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Message
+from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Message, Sli, SliQuery
 from opstwin.agents.spec import GuardSpec
+from opstwin.twin.topology import Topology
+
+MAX_SCOPE = 50  # services in a blast radius: enough for the callers that matter, small to ask about
+
+
+def blast_radius(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
+    """The services an action on `target` can hurt, sorted: its own services, then their callers
+    (ancestors on the dependency graph) breadth-first, nearest first and by name, at most `cap`."""
+    if target in topo.graph:
+        own = [target]
+    elif target in topo.hosts:
+        own = topo.services_on_host(target)
+    elif target in topo.disks:
+        own = topo.services_on_disk(target)
+    else:
+        own = []
+    scope = sorted(set(own))[:cap]
+    seen, frontier = set(scope), scope
+    while frontier and len(scope) < cap:
+        callers = sorted({c for s in frontier for c in topo.dependents(s)} - seen)
+        frontier = callers[: cap - len(scope)]
+        scope += frontier
+        seen |= set(callers)
+    return sorted(scope)
 
 
 @dataclass
@@ -23,21 +55,40 @@ class Watch:
     task: str
     action: str
     target: str
-    before: float
+    scope: list[str]
+    before: float | None = None
     action_id: str = ""
     due: int | None = None
+
+
+@dataclass
+class Measure:
+    """An SLI measurement in flight: the monitors' answers summed as they arrive."""
+
+    task: str
+    waiting: int
+    reply: Message | None = None  # the approval request to answer once measured (None: a settle check)
+    approval: Approval | None = None
+    good: int = 0
+    total: int = 0
+    answered: set[str] = field(default_factory=set)
+
+    @property
+    def sli(self) -> float:
+        return round(self.good / self.total, 6) if self.total else 1.0
 
 
 class Guard(Agent):
     role = "guard"
 
-    def __init__(self, name: str, seed: int, spec: GuardSpec, tick_seconds: float, coordinator: str = "coordinator",
-                 control: str = "control") -> None:
+    def __init__(self, name: str, seed: int, spec: GuardSpec, tick_seconds: float, topo: Topology,
+                 monitors: list[str], coordinator: str = "coordinator", control: str = "control") -> None:
         super().__init__(name, seed)
-        self.spec = spec
+        self.spec, self.topo, self.monitors = spec, topo, sorted(monitors)
         self.settle_ticks = max(1, math.ceil(spec.settle / tick_seconds))
         self.coordinator, self.control = coordinator, control
         self.watches: dict[str, Watch] = {}
+        self.measures: dict[str, Measure] = {}  # conversation -> measurement in flight
         # set by a transport when a human operator is online: Approval -> "approve" / "deny" / None (no answer)
         self.ask_human: Callable[[Approval], str | None] | None = None
         self.undos = 0
@@ -46,23 +97,29 @@ class Guard(Agent):
         for m in inbox:
             if m.kind == "approval" and m.performative == "request":
                 self._approve(ctx, m)
+            elif m.kind == "sli" and m.performative == "inform":
+                self._answer(ctx, m)
             elif m.kind == "action_result":
-                r: ActionResult = m.parsed()
-                w = self.watches.get(r.task)
-                if w is None:
-                    continue
-                if m.sender == self.control:  # our undo went through
-                    ctx.send("failure", "action_result", self.coordinator,
-                             ActionResult(task=r.task, action_id=r.action_id, action=w.action, target=w.target,
-                                          status="undone", reason="health regressed"))
-                    del self.watches[r.task]
-                elif r.status == "succeeded":
-                    w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks
-                    ctx.wake_at(w.due)
+                self._result(ctx, m)
         for task in sorted(self.watches):
             w = self.watches[task]
             if w.due is not None and ctx.tick >= w.due:
-                self._check(ctx, w)
+                w.due = None
+                self._measure(ctx, w.scope, Measure(w.task, len(self.monitors)))
+
+    def _result(self, ctx: Context, m: Message) -> None:
+        r: ActionResult = m.parsed()
+        w = self.watches.get(r.task)
+        if w is None:
+            return
+        if m.sender == self.control:  # our undo went through
+            ctx.send("failure", "action_result", self.coordinator,
+                     ActionResult(task=r.task, action_id=r.action_id, action=w.action, target=w.target,
+                                  status="undone", reason="SLI of the blast radius regressed"))
+            del self.watches[r.task]
+        elif r.status == "succeeded":
+            w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks
+            ctx.wake_at(w.due)
 
     def _approve(self, ctx: Context, m: Message) -> None:
         a: Approval = m.parsed()
@@ -73,23 +130,59 @@ class Guard(Agent):
             if answer:
                 decision, by = answer, "human"
             ctx.log("approval", task=a.task, action=a.action, target=a.target, decision=decision, by=by)
-        if decision == "approve":
-            self.watches[a.task] = Watch(a.task, a.action, a.target, ctx.health)
-        ctx.send("inform", "approval", m.sender, a.model_copy(update={"decision": decision, "health": ctx.health}),
-                 m.conversation)
+        a = a.model_copy(update={"decision": decision})
+        if decision != "approve":
+            ctx.send("inform", "approval", m.sender, a, m.conversation)
+            return
+        w = Watch(a.task, a.action, a.target, blast_radius(self.topo, a.target))
+        self.watches[a.task] = w
+        self._measure(ctx, w.scope, Measure(a.task, len(self.monitors), reply=m, approval=a))
 
-    def _check(self, ctx: Context, w: Watch) -> None:
-        w.due = None
-        after = ctx.health
-        if after < w.before - self.spec.tolerance:
+    def _measure(self, ctx: Context, scope: list[str], measure: Measure) -> None:
+        """Ask every monitor about `scope`; with no monitor to ask, the SLI is taken as 1."""
+        if not self.monitors:
+            self._measured(ctx, measure)
+            return
+        conversation = ctx.new_conversation()
+        self.measures[conversation] = measure
+        for monitor in self.monitors:
+            ctx.send("query-ref", "sli_query", monitor, SliQuery(task=measure.task, services=scope), conversation)
+
+    def _answer(self, ctx: Context, m: Message) -> None:
+        measure = self.measures.get(m.conversation)
+        if measure is None or m.sender in measure.answered:
+            return
+        s: Sli = m.parsed()
+        measure.answered.add(m.sender)
+        measure.good += s.good
+        measure.total += s.total
+        if len(measure.answered) >= measure.waiting:
+            del self.measures[m.conversation]
+            self._measured(ctx, measure)
+
+    def _measured(self, ctx: Context, measure: Measure) -> None:
+        w = self.watches.get(measure.task)
+        if measure.reply is not None:  # before the action: note it, then answer the approval
+            if w is not None:
+                w.before = measure.sli
+            ctx.send("inform", "approval", measure.reply.sender, measure.approval.model_copy(update={"sli": measure.sli}),
+                     measure.reply.conversation)
+        elif w is not None:
+            self._check(ctx, w, measure.sli)
+
+    def _check(self, ctx: Context, w: Watch, after: float) -> None:
+        before = 1.0 if w.before is None else w.before
+        if after < before - self.spec.tolerance:
             self.undos += 1
             ctx.log("tnr_violation", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
-                    before=w.before, after=after)
+                    before=before, after=after, scope=len(w.scope))
             ctx.send("request", "action", self.control,
                      ActionRequest(task=w.task, action=w.action, target=w.target, undo_of=w.action_id))
         else:
-            ctx.log("tnr_ok", task=w.task, action=w.action, target=w.target, before=w.before, after=after)
+            ctx.log("tnr_ok", task=w.task, action=w.action, target=w.target, before=before, after=after,
+                    scope=len(w.scope))
             del self.watches[w.task]
 
     def state(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "watching": len(self.watches), "undos": self.undos}
+        return {"name": self.name, "role": self.role, "watching": len(self.watches), "undos": self.undos,
+                "measuring": len(self.measures)}

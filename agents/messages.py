@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PERFORMATIVES = (
     "inform", "request", "agree", "cfp", "propose", "refuse", "accept-proposal", "reject-proposal",
-    "inform-done", "failure", "cancel",
+    "inform-done", "failure", "cancel", "query-ref",
 )
 
 
@@ -107,12 +107,29 @@ class Approval(Body):
     action: str
     target: str
     decision: Literal["pending", "approve", "deny", "escalate"] = "pending"
-    health: float | None = None
+    sli: float | None = None  # the guard's SLI of the action's blast radius when it approved
+
+
+class SliQuery(Body):
+    """The guard asks a monitor (query-ref) how the services of an action's blast radius are doing."""
+
+    task: str
+    services: list[str]
+
+
+class Sli(Body):
+    """A monitor's answer (inform): over the queried services in its shard, how many of their
+    objectives (up, errors near baseline, p99 within SLO) are met now, of how many."""
+
+    task: str
+    good: int = Field(ge=0)
+    total: int = Field(ge=0)
 
 
 KINDS: dict[str, type[Body]] = {
     "alert": Alert, "diagnosis": Diagnosis, "incident": IncidentUpdate, "task": Task, "bid": Bid,
     "refusal": Refusal, "award": Award, "action": ActionRequest, "action_result": ActionResult, "approval": Approval,
+    "sli_query": SliQuery, "sli": Sli,
 }
 
 

@@ -1,7 +1,10 @@
 """The monitor: learns each service's normal behaviour, then raises alerts with evidence.
 
 It runs where the telemetry is made (the twin's process) and is fed every frame; only its
-alerts travel. Detection is two-stage so that 10,000 services fit in a tick:
+alerts travel. It knows what an operator knows (the topology, the SLOs, the tick) and what the
+frames show: never the twin itself.
+
+Detection is two-stage so that 10,000 services fit in a tick:
 
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
    memory, restarts, replicas down, error-log volume against a Poisson bound, request rate
@@ -20,6 +23,12 @@ A component alerts after `persistence` flagged ticks and clears after `clear_aft
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
 ``log:<template>``, ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
 ``host_cpu``, ``host_net_latency``) with their values.
+
+Asked by the guard (``sli_query``), a monitor answers with an SLI of the services asked for
+that are in its shard, from its latest frame, as counts of objectives met: each service has
+three, being up, an error rate under max(1%, 3x its learned baseline), and p99 within its SLO.
+(Counting objectives rather than wholly good services lets a harmful action show even when the
+incident already broke one objective of every service in scope.)
 """
 
 from __future__ import annotations
@@ -32,15 +41,19 @@ import numpy as np
 
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.detectors import make_detector
-from opstwin.agents.messages import Alert, Message
+from opstwin.agents.messages import Alert, Message, Sli, SliQuery
 from opstwin.agents.spec import MonitorSpec
 from opstwin.twin.logs import TEMPLATE_ID, TEMPLATES
-from opstwin.twin.model import Frame, Twin
+from opstwin.twin.telemetry import Frame
+from opstwin.twin.topology import Topology
 
 BENIGN_TEMPLATES = {TEMPLATE_ID["exception"], TEMPLATE_ID["slow_request"]}
 RECENT_DEPLOY = 7200.0  # a deployment this recent is evidence
 MAX_TRAIN_ROWS = 4000
 LOG_WINDOW = 6  # ticks over which error-log templates are counted
+SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
+SLI_ERROR_FACTOR = 3.0
+SLI_OBJECTIVES = 3  # per service: up, errors, p99
 
 
 @dataclass
@@ -55,17 +68,20 @@ class _Track:
 class Monitor(Agent):
     role = "monitor"
 
-    def __init__(self, name: str, seed: int, twin: Twin, services: np.ndarray, disks: np.ndarray, hosts: np.ndarray,
-                 spec: MonitorSpec, warmup: float, diagnoser: str = "diagnoser") -> None:
+    def __init__(self, name: str, seed: int, topo: Topology, slo: np.ndarray, tick_seconds: float,
+                 services: np.ndarray, disks: np.ndarray, hosts: np.ndarray, spec: MonitorSpec, warmup: float,
+                 diagnoser: str = "diagnoser") -> None:
         super().__init__(name, seed)
-        self.twin, self.idx, self.disks, self.spec = twin, np.asarray(services), np.asarray(disks), spec
+        self.topo, self.tick_seconds = topo, float(tick_seconds)
+        self._known = frozenset(topo.services)
+        self.idx, self.disks, self.spec = np.asarray(services), np.asarray(disks), spec
         self.hosts = np.asarray(hosts)
         self._rtt_sum = np.zeros(len(self.hosts))
         self._rtt_base = np.full(len(self.hosts), 1e-3)
-        self.warmup_ticks = max(3, int(round(warmup / twin.tick_seconds)))
+        self.warmup_ticks = max(3, int(round(warmup / self.tick_seconds)))
         self.diagnoser = diagnoser
         self.detector = make_detector(spec.detector, int(self.rng.integers(2**31)))
-        self.slo = twin.slo[self.idx]
+        self.slo = np.asarray(slo, dtype=float)[self.idx]
         n = len(self.idx)
         self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
         self._sq = np.zeros((3, n))
@@ -81,6 +97,7 @@ class Monitor(Agent):
         self._log_window: deque[Counter[tuple[int, int]]] = deque()
         self._log_sums: Counter[tuple[int, int]] = Counter()
         self.fitted = False
+        self._latest: np.ndarray | None = None  # the last frame's features (for SLI answers)
 
     # ------------------------------------------------------------ features
     def _features(self, f: Frame) -> np.ndarray:
@@ -107,6 +124,7 @@ class Monitor(Agent):
     def observe(self, f: Frame) -> bool:
         """Feed one frame; True when alerts are ready to send this tick."""
         X = self._features(f)
+        self._latest = X
         if f.tick <= self.warmup_ticks:
             self._learn(f, X)
             return False
@@ -143,7 +161,7 @@ class Monitor(Agent):
 
     def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
         rate = f.rate[self.idx]
-        alpha = min(1.0, self.twin.tick_seconds / 3600.0) if self._rate_avg.any() else 1.0
+        alpha = min(1.0, self.tick_seconds / 3600.0) if self._rate_avg.any() else 1.0
         calm = ~spiking
         self._rate_avg[calm] += alpha * (rate[calm] - self._rate_avg[calm])
 
@@ -227,14 +245,13 @@ class Monitor(Agent):
 
     def _service_alert(self, f: Frame, X: np.ndarray, j: int, symptoms: list[str], cleared: bool = False) -> Alert:
         i = int(self.idx[j])
-        twin = self.twin
-        ago = f.t - twin.deployed_at[i]
+        ago = f.t - f.deployed_at[i]
         sev = float(max(X[0, j] * 10, X[1, j], X[3, j], X[5, j]))
         return Alert(
-            component=twin.topo.services[i], kind="service", symptoms=sorted(set(symptoms)), severity=round(sev, 4),
+            component=self.topo.services[i], kind="service", symptoms=sorted(set(symptoms)), severity=round(sev, 4),
             values={"error": round(float(X[0, j]), 4), "p99_slo": round(float(X[1, j]), 4),
                     "memory": round(float(X[3, j]), 4), "restarts": float(X[4, j]), "up": float(1 - X[5, j])},
-            host=twin.topo.hosts[twin.svc_host[i]],
+            host=self.topo.hosts[f.svc_host[i]],
             deployed_ago=round(float(ago), 1) if ago <= RECENT_DEPLOY else None,
             cleared=cleared,
         )
@@ -243,12 +260,12 @@ class Monitor(Agent):
         if not len(self.disks):
             return
         used = f.disk_used[self.disks]
-        growth = (used - self._prev_disk) / self.twin.tick_seconds
+        growth = (used - self._prev_disk) / self.tick_seconds
         self._prev_disk = used.copy()
         self._disk_growth = 0.8 * self._disk_growth + 0.2 * growth  # smoothed, per second
         eta = np.divide(1.0 - used, self._disk_growth, out=np.full(len(used), np.inf), where=self._disk_growth > 0)
         io = f.disk_io_errors[self.disks]
-        topo = self.twin.topo
+        topo = self.topo
 
         def describe(k: int) -> tuple[str, str | None, float, dict[str, float]]:
             d = int(self.disks[k])
@@ -266,7 +283,7 @@ class Monitor(Agent):
 
         def describe(k: int) -> tuple[str, str | None, float, dict[str, float]]:
             values = {"rtt_ms": round(float(rtt[k]) * 1000, 3), "cpu": round(float(cpu[k]), 4)}
-            return self.twin.topo.hosts[int(self.hosts[k])], None, float(max(cpu[k], rtt[k] / self._rtt_base[k])), values
+            return self.topo.hosts[int(self.hosts[k])], None, float(max(cpu[k], rtt[k] / self._rtt_base[k])), values
 
         self._update_components("host", self.hosts, {"host_net_latency": rtt > 5 * self._rtt_base + 0.005,
                                                      "host_cpu": cpu > 1.0}, describe)
@@ -298,11 +315,34 @@ class Monitor(Agent):
             if not track.alerting and not symptoms and track.normal >= self.spec.clear_after:
                 del self.tracks[key]
 
+    # ----------------------------------------------------------------- SLI
+    def objectives(self) -> np.ndarray:
+        """Per service of the shard (columns), from the latest frame, whether it meets each objective
+        (rows): up; errors under max(1%, 3x baseline); p99 within SLO."""
+        if self._latest is None:
+            return np.ones((SLI_OBJECTIVES, len(self.idx)), dtype=bool)
+        err, lat, down = self._latest[0], self._latest[1], self._latest[5]
+        base = self.mean[0] if self.fitted else self._sum[0] / max(self._count, 1)
+        return np.stack([down == 0, err < np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * base), lat <= 1.0])
+
+    def sli(self, services: list[str]) -> tuple[int, int]:
+        """(objectives met, objectives) over the services named that are in this monitor's shard."""
+        known = self._known
+        wanted = np.array(sorted({self.topo.index(s) for s in services if s in known}), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.idx, wanted), max(len(self.idx) - 1, 0))
+        mine = pos[self.idx[pos] == wanted] if len(self.idx) and len(wanted) else np.zeros(0, dtype=np.int64)
+        return int(self.objectives()[:, mine].sum()), SLI_OBJECTIVES * int(len(mine))
+
     # ---------------------------------------------------------------- step
     def step(self, ctx: Context, inbox: list[Message]) -> None:
         for alert in self.pending:
             ctx.send("inform", "alert", self.diagnoser, alert)
         self.pending = []
+        for m in inbox:
+            if m.kind == "sli_query" and m.performative == "query-ref":
+                q: SliQuery = m.parsed()
+                good, total = self.sli(q.services)
+                ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total), m.conversation)
 
     def state(self) -> dict[str, Any]:
         alerting = sorted(k for k, v in self.tracks.items() if v.alerting)

@@ -60,8 +60,8 @@ class ApprovalSpec(Strict):
 
 
 class GuardSpec(Strict):
-    settle: Duration = Field(120.0, gt=0, description="time after an action before H is measured again")
-    tolerance: float = Field(0.02, ge=0, le=1, description="H may drop this much before an action is undone")
+    settle: Duration = Field(120.0, gt=0, description="time after an action before the SLI of its blast radius is measured again")
+    tolerance: float = Field(0.02, ge=0, le=1, description="the blast radius' SLI (share of its services' objectives met) may drop this much before an action is undone")
     max_attempts: int = Field(3, ge=1, le=20, description="failed attempts before an incident is escalated")
     approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
 

@@ -3,7 +3,7 @@
 A specialist answers a call for proposals with a bid from its policy (or a refusal), queues
 the tasks it is awarded, and works them one at a time: it asks the guard for approval, asks
 the control plane to run the action, and reports the result to the coordinator (and, on
-success, to the guard, which checks that health did not regress).
+success, to the guard, which checks that the SLI of its blast radius did not regress).
 """
 
 from __future__ import annotations

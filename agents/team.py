@@ -2,7 +2,8 @@
 
 Names are fixed so logs read well: ``monitor-0..``, ``diagnoser``, ``coordinator``, ``guard``,
 ``control`` (the control plane's endpoint) and the specialists' own names. Monitors and the
-control endpoint live with the twin; the rest can live anywhere a transport puts them.
+control endpoint live with the twin; the rest can live anywhere a transport puts them. No agent
+gets the twin: monitors are fed its frames, the control endpoint holds an action port.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from opstwin.agents.policies import load_policy
 from opstwin.agents.reasoners import RulesReasoner
 from opstwin.agents.spec import AgentsSpec
 from opstwin.agents.specialist import Specialist
-from opstwin.twin.control import ControlPlane
-from opstwin.twin.model import Twin
+from opstwin.twin.control import ActionPort
 from opstwin.twin.topology import Topology
 
 TWIN_SIDE = ("monitor", "control")  # roles that run where the telemetry is made
@@ -48,8 +48,14 @@ def make_reasoner(spec: AgentsSpec, topo: Topology):
     return RulesReasoner(topo)
 
 
+def monitor_names(spec: AgentsSpec, topo: Topology) -> list[str]:
+    """The monitors' names: one per shard (the guard asks each of them for SLIs)."""
+    return [f"monitor-{k}" for k in range(min(spec.monitor.shards, topo.n_services))]
+
+
 def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> list[Agent]:
-    """The agents that need no twin: diagnoser, coordinator, guard, specialists (or a standing baseline)."""
+    """The agents that need no telemetry feed: diagnoser, coordinator, guard, specialists (or a standing
+    baseline)."""
     if spec.baseline:
         return [BASELINES[spec.baseline](spec.baseline, seed, topo, tick)]
     specialists = [
@@ -60,22 +66,25 @@ def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> l
         Diagnoser("diagnoser", seed, make_reasoner(spec, topo), tick, spec.diagnoser.gather),
         Coordinator("coordinator", seed, skills, tick, spec.coordinator.verify, spec.guard.max_attempts,
                     human=spec.guard.approval.human),
-        Guard("guard", seed, spec.guard, tick),
+        Guard("guard", seed, spec.guard, tick, topo, monitor_names(spec, topo)),
         *specialists,
     ]
 
 
-def build_team(spec: AgentsSpec, twin: Twin, control: ControlPlane, seed: int) -> Team:
-    n = twin.topo.n_services
-    shards = min(spec.monitor.shards, n)
-    disks, hosts = np.arange(len(twin.topo.disks)), np.arange(len(twin.topo.hosts))
+def build_team(spec: AgentsSpec, topo: Topology, slo: np.ndarray, tick: float, port: ActionPort, seed: int) -> Team:
+    """The whole team from what agents may know: the scenario's agents spec, the topology and
+    per-service SLOs (operator knowledge), the tick, and the control plane's action port."""
+    n = topo.n_services
+    names = monitor_names(spec, topo)
+    shards = len(names)
+    disks, hosts = np.arange(len(topo.disks)), np.arange(len(topo.hosts))
     monitors = [
-        Monitor(f"monitor-{k}", seed, twin, np.arange(k, n, shards), disks[k::shards], hosts[k::shards], spec.monitor,
+        Monitor(name, seed, topo, slo, tick, np.arange(k, n, shards), disks[k::shards], hosts[k::shards], spec.monitor,
                 spec.warmup, diagnoser=spec.baseline or "diagnoser")
-        for k in range(shards)
+        for k, name in enumerate(names)
     ]
-    endpoint = ControlAgent("control", seed, control)
-    agents = [*monitors, endpoint, *remote_agents(spec, twin.topo, seed, twin.tick_seconds)]
+    endpoint = ControlAgent("control", seed, port)
+    agents = [*monitors, endpoint, *remote_agents(spec, topo, seed, tick)]
     names = [a.name for a in agents]
     if len(set(names)) != len(names):
         raise ValueError(f"agent names must be unique: {sorted(names)}")

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from opstwin.faults.catalog import FaultType
     from opstwin.faults.spec import FaultBase
     from opstwin.twin.control import Ticket
-    from opstwin.twin.model import Frame, Twin
+    from opstwin.twin.model import Twin
+    from opstwin.twin.telemetry import Frame
 
 T = TEMPLATE_ID
 

@@ -26,7 +26,8 @@ from opstwin.twin.rng import generator
 
 if TYPE_CHECKING:
     from opstwin.twin.control import ControlPlane, Ticket
-    from opstwin.twin.model import Frame, Twin
+    from opstwin.twin.model import Twin
+    from opstwin.twin.telemetry import Frame
 
 
 class Injector:

@@ -22,7 +22,8 @@ from opstwin.faults.injector import Injector
 from opstwin.faults.spec import FaultsSpec, parse_fault
 from opstwin.twin.control import ACTIONS, ControlPlane, Ticket
 from opstwin.twin.logs import TEMPLATES
-from opstwin.twin.model import Frame, Twin
+from opstwin.twin.model import Twin
+from opstwin.twin.telemetry import Frame
 from opstwin.twin.spec import DiurnalSpec, LoadSpec, TopologySpec
 
 TOPOLOGY = {
@@ -64,7 +65,7 @@ class Rig:
         frame = None
         for _ in range(int(round(seconds / self.twin.tick_seconds))):
             frame = self.twin.advance()
-            self.health.append(frame.health)
+            self.health.append(self.twin.health)
             names = self.twin.topo.services
             for s, t, c in zip(frame.log_service, frame.log_template, frame.log_count):
                 self.logs[(names[s], TEMPLATES[t].name)] += int(c)

@@ -44,14 +44,14 @@ def make_clock(*agents: Agent) -> tuple[Clock, EventLog]:
 def test_a_quiet_tick_runs_no_round_and_sends_nothing():
     a, b = Echo("a"), Echo("b")
     clock, log = make_clock(a, b)
-    assert clock.tick(1, 10.0, 1.0) == 0
+    assert clock.tick(1, 10.0) == 0
     assert a.seen == b.seen == [] and clock.messages == 0 and log.events == []
 
 
 def test_messages_arrive_one_round_later_sorted_by_sender_then_seq():
     z, y, sink = Echo("z", sends=2, to="sink"), Echo("y", sends=1, to="sink"), Echo("sink")
     clock, log = make_clock(z, y, sink)
-    rounds = clock.tick(1, 10.0, 1.0, due={"z", "y"})
+    rounds = clock.tick(1, 10.0, due={"z", "y"})
     assert rounds == 2  # round 0: y and z send; round 1: sink reads, sends nothing -> tick ends
     assert sink.seen == [(1, 1, [("y", 1), ("z", 1), ("z", 2)])]
     assert [e["from"] for e in log.events] == ["y", "z", "z"]  # logged in agent-name order
@@ -61,18 +61,18 @@ def test_messages_arrive_one_round_later_sorted_by_sender_then_seq():
 def test_an_agent_is_woken_at_the_tick_it_asked_for_and_not_before():
     a = Echo("a", wake=5)
     clock, _ = make_clock(a)
-    clock.tick(1, 10.0, 1.0, due={"a"})
+    clock.tick(1, 10.0, due={"a"})
     for t in (2, 3, 4):
-        assert clock.tick(t, t * 10.0, 1.0) == 0
+        assert clock.tick(t, t * 10.0) == 0
     assert clock.next_wake() == 5
-    assert clock.tick(5, 50.0, 1.0) == 1
+    assert clock.tick(5, 50.0) == 1
     assert [s[0] for s in a.seen] == [1, 5]
 
 
 def test_a_message_to_an_agent_not_on_the_roster_is_logged_and_not_delivered():
     a = Echo("a", sends=1, to="mallory")
     clock, log = make_clock(a)
-    clock.tick(1, 10.0, 1.0, due={"a"})
+    clock.tick(1, 10.0, due={"a"})
     assert [e["kind"] for e in log.events] == ["msg_undeliverable"]
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from opstwin.twin.control import ACTIONS, ActionError, ControlPlane
+from opstwin.twin.control import ACTIONS, ActionError, ActionPort, ControlPlane, TicketView
 from opstwin.twin.spec import VersionChanges
 
 
@@ -80,7 +80,7 @@ def test_restart_is_rolling_halves_capacity_for_a_while_and_counts_restarts(clou
     assert during["up"] and during["restarts"] == 2  # one replica at a time: the service stays up
     assert during["p99"] > before["p99"]  # with half the replicas restarting, the rest run hotter
     twin.run(twin.now + 60)
-    assert twin.snapshot("web")["p99"] == pytest.approx(before["p99"], rel=0.2) and twin.frame.health > 0.99
+    assert twin.snapshot("web")["p99"] == pytest.approx(before["p99"], rel=0.2) and twin.health > 0.99
     assert control.undo(ticket.id)  # nothing lasting to undo, but the undo is accepted and logged
     assert kinds(twin)[-1] == "action_undone"
 
@@ -268,3 +268,19 @@ def test_a_migrated_service_writes_to_its_new_hosts_disk_and_undo_moves_it_back(
     assert twin.topo.disks[twin.svc_disk[api]] == "d1"
     assert control.undo(ticket.id)
     assert twin.service_host("api") == host_before and int(twin.svc_disk[api]) == disk_before
+
+
+def test_the_action_port_requests_reads_and_undoes_without_exposing_the_twin(cloud):
+    twin, plane = cloud
+    port = ActionPort(plane)
+    assert not hasattr(port, "twin") and not hasattr(port, "listeners") and not hasattr(port, "__dict__")
+    heard: list[TicketView] = []
+    view = port.request("scale_service", "api", {"replicas": 5}, requester="t", on_done=heard.append)
+    assert isinstance(view, TicketView) and view.status == "pending" and port.replicas("api") != 5
+    finish(twin, plane.tickets[view.id])
+    assert heard == [port.status(view.id)] and heard[0].status == "succeeded" and port.replicas("api") == 5
+    assert not hasattr(heard[0], "undo")
+    assert port.undo(view.id, requester="t") and port.status(view.id).status == "undone"
+    assert not port.undo(view.id) and not port.undo("a999") and port.status("a999") is None
+    with pytest.raises(ActionError):
+        port.replicas("nope")

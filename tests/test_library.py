@@ -17,6 +17,12 @@ from opstwin.scenarios.loader import load
 from opstwin.engine.runner import run
 from opstwin.engine.simulation import Simulation
 
+
+def _h(twin) -> float:
+    """Advance one tick; the twin's ground-truth health H then (frames do not carry it)."""
+    twin.advance()
+    return twin.health
+
 LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
 FILES = sorted(LIBRARY.glob("*.yaml"))
 NAMES = [f.name for f in FILES]
@@ -56,7 +62,7 @@ def _health(scenario, seed: int) -> tuple[np.ndarray, list[dict]]:
     r = Simulation(scenario, seed=seed, agents=False).start()
     h = []
     while r.twin.tick_count < scenario.ticks:
-        h.append(r.twin.advance().health)
+        h.append(_h(r.twin))
     return np.array(h), r.faults.ground_truth()
 
 

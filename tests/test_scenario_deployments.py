@@ -60,12 +60,12 @@ def test_the_new_versions_changes_are_applied(run):
     assert run.twin.err0[api] == pytest.approx(0.2)
     assert run.twin.leak[api] == pytest.approx(1e6)
     assert run.twin.snapshot("web")["error"] > 0.19  # callers feel it
-    assert run.twin.frame.health < 0.85
+    assert run.twin.health < 0.85
 
 
 def test_a_rollback_restores_the_previous_version(run):
     advance_to(run, 200)
-    healthy = run.twin.frame.health
+    healthy = run.twin.health
     api = run.twin.topo.index("api")
     before = run.twin.latency[api], run.twin.capacity[api], run.twin.err0[api], run.twin.leak[api]
     advance_to(run, 600)
@@ -74,7 +74,7 @@ def test_a_rollback_restores_the_previous_version(run):
     assert ticket.status == "succeeded"
     assert run.twin.version("api") == "v7"
     assert (run.twin.latency[api], run.twin.capacity[api], run.twin.err0[api], run.twin.leak[api]) == before
-    assert run.twin.frame.health == pytest.approx(healthy, abs=0.01)
+    assert run.twin.health == pytest.approx(healthy, abs=0.01)
 
 
 def test_a_deployment_in_the_twin_without_a_scenario(make_twin):

@@ -93,7 +93,7 @@ def test_a_harmful_fix_is_undone_by_the_guard_and_the_incident_fixed_another_way
     undone = events(tmp_path, "action_undone")
     assert [(e["action"], e["target"], e["by"]) for e in undone] == [("scale_service", "api", "guard")]
     violation = events(tmp_path, "tnr_violation")[0]
-    assert violation["after"] < violation["before"] - 0.02
+    assert violation["after"] < violation["before"] - 0.02 and violation["scope"] == 2  # api and its caller web
     assert summary["metrics"]["tnr_undos"] == 1
     fault = summary["faults"][0]
     fixer = next(e for e in events(tmp_path, "action_succeeded") if e["action_id"] == fault["resolved_by"])

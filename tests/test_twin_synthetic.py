@@ -56,5 +56,5 @@ def test_default_rps_keeps_a_generated_cloud_healthy():
     topology = generate(GenerateSpec(services=120), seed=3)
     twin = Twin(topology, LoadSpec(rps=default_rps(topology)), seed=3)
     twin.run(600)
-    assert twin.frame.health > 0.95
+    assert twin.health > 0.95
     assert Topology.build(topology).n_services == 120

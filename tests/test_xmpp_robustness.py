@@ -59,12 +59,13 @@ def test_foreign_jid_is_dropped(no_leftovers, caplog):
     """A JID off the roster sends an accept-proposal to a specialist and an action request to control."""
     from opstwin.agents.messages import make
     from opstwin.agents.team import build_team
+    from opstwin.twin.control import ActionPort
     from opstwin.agents.xmpp.transport import SpadeTransport
 
     scenario = load(SCENARIO)
     r = Simulation(scenario, seed=2, agents=False).start()
-    team = build_team(scenario.agents, r.twin, r.control, r.seed)
-    transport = SpadeTransport(team.agents, scenario, r.seed)
+    team = build_team(scenario.agents, r.twin.topo, r.twin.slo.copy(), scenario.tick, ActionPort(r.control), r.seed)
+    transport = SpadeTransport(team.agents, scenario.agents, scenario.topology, scenario.tick, r.seed)
     client = None
     try:
         caplog.set_level(logging.WARNING, logger="opstwin.xmpp")
@@ -88,7 +89,7 @@ def test_foreign_jid_is_dropped(no_leftovers, caplog):
         assert caplog.text.count("not on this run's roster") >= 3
         # nothing was queued, and a round that lets them act finds nothing
         assert all(not transport.local[n].pending for n in ("compute", "control"))
-        reports = transport.run_round(0, 1, 0.0, 1.0, {"compute": 0, "control": 0})
+        reports = transport.run_round(0, 1, 0.0, {"compute": 0, "control": 0})
         assert all(not rep.outbox and not rep.events for rep in reports)
         assert r.control.tickets == {} and team.by_name("compute").queue == []
     finally:

@@ -273,3 +273,53 @@ class ControlPlane:
         self.twin.log.emit(self.twin.now, "action_undone", action_id=ticket.id, action=ticket.action,
                            target=ticket.target, by=requester)
         return True
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What a requester learns about an action: its id, what it was and how it went (no undo handle)."""
+
+    id: str
+    action: str
+    target: str
+    status: str
+    reason: str = ""
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketView:
+        return cls(ticket.id, ticket.action, ticket.target, ticket.status, str(ticket.params.get("reason", "")))
+
+
+class ActionPort:
+    """The narrow face of the control plane that agents get: request an action, undo one, read a
+    ticket's status, read a service's replica count (to resolve `replicas: x2`).
+
+    No twin, no listeners, no tickets' undo closures: an agent (or a reasoner plugged into one)
+    acts through what an operator's API would offer, and cannot reach the ground truth.
+    """
+
+    __slots__ = ("_plane",)
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self._plane = plane
+
+    def request(self, action: str, target: str, params: dict[str, Any] | None = None, requester: str = "operator",
+                on_done: Callable[[TicketView], None] | None = None) -> TicketView:
+        """Start `action` on `target`; `on_done` hears how it ended (raises ActionError if refused)."""
+        done = (lambda t: on_done(TicketView.of(t))) if on_done else None
+        return TicketView.of(self._plane.request(action, target, params, requester=requester, on_done=done))
+
+    def undo(self, action_id: str, requester: str = "operator") -> bool:
+        """Undo a succeeded action; False for an unknown id or one that cannot be undone."""
+        return action_id in self._plane.tickets and self._plane.undo(action_id, requester=requester)
+
+    def status(self, action_id: str) -> TicketView | None:
+        ticket = self._plane.tickets.get(action_id)
+        return TicketView.of(ticket) if ticket else None
+
+    def replicas(self, service: str) -> int:
+        """A service's current replica count (raises ActionError for an unknown service)."""
+        twin = self._plane.twin
+        if service not in twin.topo.services:
+            raise ActionError(f"unknown service {service!r}")
+        return int(twin.replicas[twin.topo.index(service)])

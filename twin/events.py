@@ -65,10 +65,11 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
               doc="Handed to the human operator."),
     EventKind("approval", "guard", (*_AGENT, "task", "action", "target", "decision", "by"),
               doc="An action on the approval list was decided (`by`: human or default)."),
-    EventKind("tnr_ok", "guard", (*_AGENT, "task", "action", "target", "before", "after"), ("scope",),
-              doc="Transactional No-Regression: the action did not make things worse."),
-    EventKind("tnr_violation", "guard", (*_AGENT, "task", "action", "target", "action_id", "before", "after"),
-              ("scope",), doc="It did: the guard undoes the action."),
+    EventKind("tnr_ok", "guard", (*_AGENT, "task", "action", "target", "before", "after", "scope"),
+              doc="Transactional No-Regression: the SLI of the action's blast radius (`scope` services, measured "
+                  "by the monitors from telemetry) did not drop beyond tolerance after it settled."),
+    EventKind("tnr_violation", "guard", (*_AGENT, "task", "action", "target", "action_id", "before", "after", "scope"),
+              doc="It did: the guard undoes the action."),
 ]}
 
 

@@ -12,8 +12,9 @@ to the next tick and recomputes the whole cloud at once:
 5. errors and latency flow back from dependencies (log-space product; critical-path max);
 6. memory (with leaks and OOM kills), disks (writes, fills), restarts;
 7. log counts per (service, template), drawn only where a condition holds;
-8. health H (see :mod:`twin.health`).
+8. health H (see :mod:`twin.health`): :attr:`Twin.health`, ground truth, kept out of the frame.
 
+What agents observe is the :class:`twin.telemetry.Frame` :meth:`Twin.advance` returns.
 Faults and agents never touch the arrays directly: faults go through :attr:`Twin.effects`,
 agents through the control plane (:mod:`twin.control`).
 """
@@ -33,6 +34,7 @@ from opstwin.twin.health import health
 from opstwin.twin.logs import TEMPLATE_ID
 from opstwin.twin.rng import generator
 from opstwin.twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
+from opstwin.twin.telemetry import Frame
 from opstwin.twin.topology import Topology
 
 RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
@@ -65,31 +67,6 @@ class Version:
         )
 
 
-@dataclass
-class Frame:
-    """One tick of telemetry. Arrays are the twin's buffers: copy what you keep."""
-
-    tick: int
-    t: float
-    health: float
-    rate: np.ndarray  # requests/s arriving, per service
-    throughput: np.ndarray  # requests/s served without error
-    p50: np.ndarray  # seconds, end-to-end (including dependencies)
-    p99: np.ndarray
-    error: np.ndarray  # share of requests failing, including failed dependencies
-    cpu: np.ndarray  # cores in use
-    memory: np.ndarray  # share of the memory limit in use
-    restarts: np.ndarray  # cumulative restarts
-    up: np.ndarray  # bool
-    disk_used: np.ndarray  # share of each disk in use
-    disk_io_errors: np.ndarray  # IO errors this tick, per disk
-    host_cpu: np.ndarray  # CPU demand over capacity, per host (a noisy neighbour included)
-    host_rtt: np.ndarray  # seconds, round trip to each host as a node exporter would probe it
-    log_service: np.ndarray  # WARN/ERROR log counts as (service, template, count) triples
-    log_template: np.ndarray
-    log_count: np.ndarray
-
-
 class Twin:
     """A running digital twin of one topology (see the module docstring)."""
 
@@ -112,6 +89,7 @@ class Twin:
         self.rng = generator(seed, "twin")
         self.tick_count = 0
         self.frame: Frame | None = None
+        self.health = 1.0  # ground-truth H of the last tick (for the engine and metrics; not in the frame)
         self.tick_listeners: list[Callable[[Frame], None]] = []
         self._init_state()
         for dep in deployments:
@@ -188,7 +166,7 @@ class Twin:
         """Run discrete events up to the next tick, then compute that tick's state."""
         self.tick_count += 1
         self.env.run(until=self.tick_count * self.tick_seconds)
-        frame = self._compute()
+        frame, self.health = self._compute()
         self.frame = frame
         for listener in self.tick_listeners:
             listener(frame)
@@ -206,7 +184,7 @@ class Twin:
         return 1.0 + d.amplitude * math.cos(2 * math.pi * (t - d.peak) / 86400.0)
 
     # ------------------------------------------------------------- the tick
-    def _compute(self) -> Frame:
+    def _compute(self) -> tuple[Frame, float]:
         topo, t, dt, on = self.topo, self.now, self.tick_seconds, self.effects.active
         n = topo.n_services
         # 1. user load (noise only where users arrive)
@@ -320,15 +298,15 @@ class Twin:
         e = ei
         h = health(rate[e], err[e], np.maximum(p50n[e], 1e-6), np.maximum(p99n[e], 1e-6), self.slo[e])
         return Frame(
-            tick=self.tick_count, t=t, health=h, rate=rate, throughput=served, p50=p50n, p99=p99n, error=err,
+            tick=self.tick_count, t=t, rate=rate, throughput=served, p50=p50n, p99=p99n, error=err,
             cpu=cpu, memory=mem_per / self.mem_limit, restarts=np.floor(self.restarts), up=up,
             disk_used=np.divide(self.disk_used_bytes, self.disk_size, out=np.zeros_like(self.disk_size),
                                 where=self.disk_size > 0),
             disk_io_errors=disk_io, host_cpu=demand / self.host_cpu,
             host_rtt=BASE_RTT * (1 + 0.1 * self.rng.random(len(topo.hosts))) + self.host_net_lat,
             log_service=where[keep], log_template=log_tpl[where][keep],
-            log_count=counts[keep],
-        )
+            log_count=counts[keep], deployed_at=self.deployed_at.copy(), svc_host=self.svc_host.copy(),
+        ), h
 
     def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
         """Per service: the template of its dominant condition and the expected line count.

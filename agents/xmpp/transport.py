@@ -40,9 +40,12 @@ from typing import Any
 
 from opstwin.agents.bus import Report
 from opstwin.agents.messages import Message
+from opstwin.agents.spec import AgentsSpec
 from opstwin.agents.team import TWIN_SIDE
+from opstwin.agents.xmpp.worker import join_data
 from opstwin.agents.xmpp.server import EmbeddedServer, XmppError, kill_group
 from opstwin.agents.xmpp.wrapper import LogicHost, Roster, XmppAgent, dumps, spade_message, start_agent
+from opstwin.twin.spec import TopologySpec
 
 log = logging.getLogger("opstwin.xmpp")
 CORE = ("diagnoser", "coordinator", "guard")
@@ -139,13 +142,13 @@ def to_report(d: dict[str, Any]) -> Report:
 class SpadeTransport:
     """A :class:`agents.bus.Transport` over XMPP (see the module docstring)."""
 
-    def __init__(self, agents: list, scenario, seed: int, *, processes: int = 1, xmpp: str | None = None,
+    def __init__(self, agents: list, spec: AgentsSpec, topology: TopologySpec, tick: float, seed: int, *, processes: int = 1, xmpp: str | None = None,
                  round_timeout: float = 30.0, start_timeout: float = 90.0, remote: list[str] | None = None,
                  join_file: Path | None = None, say=None, stats: dict[str, Any] | None = None,
                  human_wait: float = 0.0) -> None:
         self.logic = {a.name: a for a in agents}
         self.roles = {a.name: a.role for a in agents}
-        self.scenario, self.seed = scenario, seed
+        self.spec, self.topology, self.tick, self.seed = spec, topology, float(tick), seed
         self.processes = max(1, int(processes))
         self.round_timeout, self.start_timeout = round_timeout, (max(start_timeout, 600.0) if remote else start_timeout)
         self.say = say or (lambda s: None)
@@ -187,7 +190,7 @@ class SpadeTransport:
         self.address = (host, port)
         domain = domain_for(host)
         token = secrets.token_hex(3)
-        human = self.scenario.agents.guard.approval.human
+        human = self.spec.guard.approval.human
         jids = {n: f"{n}.{token}@{domain}" for n in self.logic}
         self.roster = Roster(jids, f"clock.{token}@{domain}", human)
         self.passwords = {n: secrets.token_urlsafe(12) for n in [*self.logic, "clock"]}
@@ -209,7 +212,7 @@ class SpadeTransport:
 
     def _write_join(self) -> None:
         data = {
-            "scenario": json.loads(self.scenario.model_dump_json()), "seed": self.seed,
+            **join_data(self.spec, self.topology, self.tick), "seed": self.seed,
             "address": list(self.address), "clock": self.roster.clock, "jids": self.roster.jids,
             "human": self.roster.human, "human_wait": self.human_wait, "passwords": {n: p for n, p in self.passwords.items() if n != "clock"},
         }
@@ -277,9 +280,9 @@ class SpadeTransport:
                 pass
 
     # ------------------------------------------------------------ rounds
-    def run_round(self, tick, round_, t, health, expected):
+    def run_round(self, tick, round_, t, expected):
         started = time.perf_counter()  # clock-ok: reported only
-        reports = self._call(self._round(tick, round_, float(t), float(health), dict(expected)), None)
+        reports = self._call(self._round(tick, round_, float(t), dict(expected)), None)
         self.rounds += 1
         self.round_seconds += time.perf_counter() - started  # clock-ok
         self.stanzas += 2 * len([n for n in expected if n not in self.lost])
@@ -287,13 +290,13 @@ class SpadeTransport:
                           lost=sorted(self.lost))
         return reports
 
-    async def _round(self, tick: int, round_: int, t: float, health: float, expected: dict[str, int]) -> list[Report]:
+    async def _round(self, tick: int, round_: int, t: float, expected: dict[str, int]) -> list[Report]:
         names = sorted(n for n in expected if n not in self.lost)
         clock = self.clock
         clock.begin(tick, round_, set(names))
         lost = sorted(self.lost)
         for n in names:
-            body = dumps({"tick": tick, "round": round_, "t": t, "health": health, "expect": expected[n], "lost": lost})
+            body = dumps({"tick": tick, "round": round_, "t": t, "expect": expected[n], "lost": lost})
             await clock.send(spade_message(self.roster.jids[n], body, {"ot": "start"}))
         try:
             await asyncio.wait_for(clock.done.wait(), self.round_timeout)
@@ -311,7 +314,7 @@ class SpadeTransport:
         coord = "coordinator"
         if coord in self.logic and coord not in self.lost:
             clock.begin(tick, round_, {coord}, lost=True)
-            body = dumps({"tick": tick, "round": round_, "t": t, "health": health, "names": missing})
+            body = dumps({"tick": tick, "round": round_, "t": t, "names": missing})
             await clock.send(spade_message(self.roster.jids[coord], body, {"ot": "lost"}))
             try:
                 await asyncio.wait_for(clock.done.wait(), self.round_timeout)

@@ -1,10 +1,12 @@
 """An agents process: hosts some of a run's agents (``--processes N`` and ``opstwin agents``).
 
 It reads the run's join file (JIDs, per-run passwords, the XMPP address, the clock's JID, and
-the scenario and seed), rebuilds the scenario and the agents that need no twin
+what remote agents need of the scenario: its `agents:` section, its topology and tick, as
+validated data, plus the seed), rebuilds the agents that need no twin
 (:func:`agents.team.remote_agents`) exactly as the twin's process does, so their logic state
-starts identical, logs the chosen ones in, says hello to the clock, and serves rounds until the
-clock says stop (or, as a child of a run, until the run's process goes away).
+starts identical (no scenario loader here: agents do not reach up into the scenario layer),
+logs the chosen ones in, says hello to the clock, and serves rounds until the clock says stop
+(or, as a child of a run, until the run's process goes away).
 """
 
 from __future__ import annotations
@@ -24,13 +26,25 @@ from opstwin.agents.xmpp.server import watch_parent
 from opstwin.agents.xmpp.wrapper import LogicHost, Roster, dumps, spade_message, start_agent
 
 
-def build_agents(join: dict, names: list[str]) -> list:
+def join_data(spec, topology, tick: float) -> dict:
+    """What remote agents need of a scenario, as JSON-able data for the join file."""
+    return {"agents": spec.model_dump(mode="json"), "topology": topology.model_dump(mode="json"), "tick": float(tick)}
+
+
+def remote_from_join(join: dict) -> list:
+    """The agents that need no twin, rebuilt from the join file's validated data."""
+    from opstwin.agents.spec import AgentsSpec
     from opstwin.agents.team import remote_agents
-    from opstwin.scenarios.loader import parse
+    from opstwin.twin.spec import TopologySpec
     from opstwin.twin.topology import Topology
 
-    scenario = parse(join["scenario"])
-    agents = remote_agents(scenario.agents, Topology.build(scenario.topology), join["seed"], scenario.tick)
+    spec = AgentsSpec.model_validate(join["agents"])
+    topo = Topology.build(TopologySpec.model_validate(join["topology"]))
+    return remote_agents(spec, topo, join["seed"], float(join["tick"]))
+
+
+def build_agents(join: dict, names: list[str]) -> list:
+    agents = remote_from_join(join)
     by_name = {a.name: a for a in agents}
     unknown = sorted(set(names) - set(by_name))
     if unknown:
@@ -40,12 +54,7 @@ def build_agents(join: dict, names: list[str]) -> list:
 
 def select(join: dict, roles: list[str]) -> list[str]:
     """Agent names from names or roles (``specialist`` means every specialist)."""
-    from opstwin.agents.team import remote_agents
-    from opstwin.scenarios.loader import parse
-    from opstwin.twin.topology import Topology
-
-    scenario = parse(join["scenario"])
-    agents = remote_agents(scenario.agents, Topology.build(scenario.topology), join["seed"], scenario.tick)
+    agents = remote_from_join(join)
     return sorted(a.name for a in agents if a.name in roles or a.role in roles)
 
 

@@ -5,7 +5,7 @@ Wire format (every stanza has a non-empty JSON body; metadata values are strings
 - data: ``ot=data``; body ``Message.to_json()``; metadata ``performative``, ``conversation``,
   ``tick``, ``round``, ``sender``, ``seq`` (the superstep stamp). A message sent in round r of
   a tick is for round r+1 of that tick.
-- round start (clock -> agent): ``ot=start``; body ``{tick, round, t, health, expect, lost}``.
+- round start (clock -> agent): ``ot=start``; body ``{tick, round, t, expect, lost}``.
   The agent waits until it holds ``expect`` data messages for that round (the start can
   overtake them), sorts them by (sender, seq), steps its logic exactly as
   :class:`agents.bus.InProcTransport` does, sends its outbox straight to the receivers, then
@@ -231,7 +231,7 @@ class LogicHost(XmppAgent):
                                f"got {len(got)}")
         inbox = sorted(got, key=lambda m: m.order)
         agent = self.logic
-        ctx = Context(agent.name, cur["tick"], cur["round"], cur["t"], cur["health"], agent.seq)
+        ctx = Context(agent.name, cur["tick"], cur["round"], cur["t"], agent.seq)
         if self.human_wait > 0:
             await asyncio.get_running_loop().run_in_executor(None, agent.step, ctx, inbox)
         else:
@@ -276,7 +276,7 @@ class LogicHost(XmppAgent):
     async def _on_lost(self, info: dict[str, Any]) -> None:
         self.lost.update(info["names"])
         agent = self.logic
-        ctx = Context(agent.name, info["tick"], info["round"], info["t"], info["health"], agent.seq)
+        ctx = Context(agent.name, info["tick"], info["round"], info["t"], agent.seq)
         handler = getattr(agent, "specialist_lost", None)
         for name in info["names"]:
             if handler is not None:

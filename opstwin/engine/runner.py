@@ -9,6 +9,7 @@ log (written as events happen, kept if the run is interrupted), ``summary.json``
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +19,19 @@ from opstwin.engine.simulation import FrameHook, Simulation, TransportFactory
 from opstwin.scenarios.schema import Scenario
 
 
+@dataclass(frozen=True)
+class TickView:
+    """What a progress callback is shown each tick: where the run is and the ground-truth health H
+    (H is the experimenter's, not telemetry: frames do not carry it)."""
+
+    tick: int
+    t: float
+    health: float
+
+
+Progress = Callable[[TickView, Scenario], None]
+
+
 def execute(
     scenario: Scenario,
     *,
@@ -25,7 +39,7 @@ def execute(
     out: Path | str | None = None,
     agents: bool = False,
     on_frame: FrameHook | None = None,
-    progress: Callable[[Any, Scenario], None] | None = None,
+    progress: Progress | None = None,
     on_start: Callable[[Simulation], None] | None = None,
     transport: str | TransportFactory = "inproc",
     processes: int = 1,
@@ -37,7 +51,7 @@ def execute(
     `transport` is ``inproc`` (agents called directly) or ``spade`` (SPADE agents over XMPP:
     the embedded server, or the server at `xmpp` HOST[:PORT]; `processes` OS processes).
     `on_start(sim)` is called once the sim is built, before its first tick; `on_frame(sim, frame)`
-    after every tick; `progress(frame, scenario)` too (for live displays).
+    after every tick; `progress(TickView, scenario)` too (for live displays).
     """
     out_dir = Path(out) if out else None
     if out_dir:
@@ -47,7 +61,7 @@ def execute(
     if on_frame:
         sim.on_frame(on_frame)
     if progress:
-        sim.on_frame(lambda _sim, frame: progress(frame, scenario))
+        sim.on_frame(lambda s, frame: progress(TickView(frame.tick, frame.t, s.health[-1]), scenario))
     sim.start()
     if on_start:
         on_start(sim)

@@ -25,9 +25,10 @@ from opstwin.agents.bus import Clock, InProcTransport, Transport
 from opstwin.agents.team import Team, build_team
 from opstwin.faults.injector import Injector
 from opstwin.scenarios.schema import Scenario
-from opstwin.twin.control import ControlPlane
+from opstwin.twin.control import ActionPort, ControlPlane
 from opstwin.twin.eventlog import EventLog
-from opstwin.twin.model import Frame, Twin
+from opstwin.twin.model import Twin
+from opstwin.twin.telemetry import Frame
 
 TransportFactory = Callable[[list], Transport]
 
@@ -107,7 +108,8 @@ class Simulation:
         self.log.emit(0.0, "run_started", scenario=s.name, seed=self.seed, services=self.twin.topo.n_services,
                       hosts=len(self.twin.topo.hosts), duration=s.duration, tick=s.tick)
         if self.agents:
-            self.team = build_team(s.agents, self.twin, self.control, self.seed)
+            self.team = build_team(s.agents, self.twin.topo, self.twin.slo.copy(), s.tick, ActionPort(self.control),
+                                   self.seed)
             self.clock = Clock(self._make_transport(), self.team.names, self.log)
         self.started = True
         self.startup_seconds = time.perf_counter() - self._t0  # clock-ok
@@ -123,8 +125,8 @@ class Simulation:
         from opstwin.agents.xmpp.transport import SpadeTransport
 
         try:
-            return SpadeTransport(self.team.agents, self.scenario, self.seed, processes=self.processes, xmpp=self.xmpp,
-                                  **self.transport_options)
+            return SpadeTransport(self.team.agents, self.scenario.agents, self.scenario.topology, self.scenario.tick,
+                                  self.seed, processes=self.processes, xmpp=self.xmpp, **self.transport_options)
         except BaseException:
             self.log.close()
             if self.log_path is not None:
@@ -152,12 +154,12 @@ class Simulation:
         if self.done:
             raise RuntimeError("the run is over: call finish()")
         frame = self.twin.advance()
-        self.health.append(frame.health)
+        self.health.append(self.twin.health)
         if self.clock is not None:
             due = {m.name for m in self.team.monitors if m.observe(frame)}
             if self.team.control.has_pending():
                 due.add(self.team.control.name)
-            self.clock.tick(frame.tick, frame.t, frame.health, due)
+            self.clock.tick(frame.tick, frame.t, due)
         for hook in self.frame_hooks:
             hook(self, frame)
         if self.twin.tick_count >= self.scenario.ticks:

@@ -1,0 +1,99 @@
+"""The guard's TNR check measures an SLI of the action's blast radius from the monitors' telemetry.
+
+The scope of an action is the target's services and their callers; a monitor answers an
+``sli_query`` with the objectives (up, errors, p99) those services of its shard meet. So a fault
+elsewhere during the settle time does not get a correct fix undone, while a harmful action in
+scope still is (tests/test_team.py has the harmful scale-down).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+
+from opstwin.agents.base import Context
+from opstwin.agents.guard import blast_radius
+from opstwin.agents.messages import Sli, make
+from opstwin.agents.monitor import Monitor
+from opstwin.agents.spec import MonitorSpec
+from opstwin.engine.runner import run
+from opstwin.scenarios.loader import parse
+from opstwin.twin.topology import Topology
+
+from test_team import CLOUD
+
+
+def test_the_blast_radius_is_the_targets_services_and_their_callers(small_topology):
+    topo = Topology.build(small_topology)
+    assert blast_radius(topo, "db") == ["api", "db", "web"]
+    assert blast_radius(topo, "web") == ["web"]
+    assert blast_radius(topo, "h2") == ["api", "db", "web"]  # services on the host, then callers
+    assert blast_radius(topo, "d1") == ["web"]
+    assert blast_radius(topo, "db", cap=2) == ["api", "db"]  # nearest first
+    assert blast_radius(topo, "nowhere") == []
+
+
+def _monitor(twin, shard: int = 0, shards: int = 1) -> Monitor:
+    n = twin.topo.n_services
+    return Monitor(f"monitor-{shard}", 1, twin.topo, twin.slo.copy(), twin.tick_seconds, np.arange(shard, n, shards),
+                   np.arange(0), np.arange(0), MonitorSpec(detector="threshold"), warmup=60.0)
+
+
+def test_a_monitor_answers_an_sli_query_with_the_objectives_its_shard_meets(make_twin):
+    twin = make_twin()
+    mons = [_monitor(twin, k, 2) for k in range(2)]  # web, db | api
+    for _ in range(10):
+        frame = twin.advance()
+        for m in mons:
+            m.observe(frame)
+    assert [m.sli(["web", "api", "db", "unknown"]) for m in mons] == [(6, 6), (3, 3)]
+    twin.effects.set("test", "svc_down", twin.topo.index("db"), 1.0)  # db down: api and web fail too
+    frame = twin.advance()
+    for m in mons:
+        m.observe(frame)
+    assert mons[0].sli(["db"]) == (0, 3)  # down, failing, and p99 at the callers' timeout
+    assert mons[0].sli(["web"])[0] < 3 and mons[1].sli(["api"])[0] < 3
+    query = make("query-ref", "sli_query", "guard", "monitor-0", "guard-11-1", {"task": "t1", "services": ["db"]},
+                 11, 0, 1)
+    ctx = Context("monitor-0", 11, 1, 110.0, 0)
+    mons[0].step(ctx, [query])
+    (answer,) = [m for m in ctx.outbox if m.kind == "sli"]
+    assert answer.performative == "inform" and answer.conversation == "guard-11-1" and answer.receiver == "guard"
+    assert answer.parsed() == Sli(task="t1", good=0, total=3)
+
+
+def _two_branches(faults: list[dict]):
+    """The team-test cloud plus an independent branch (batch -> queue) that users also call."""
+    data = copy.deepcopy(CLOUD)
+    data["topology"]["hosts"].append({"name": "h4"})
+    data["topology"]["services"] += [
+        {"name": "batch", "host": "h4", "entry": True, "replicas": 2, "depends_on": ["queue"]},
+        {"name": "queue", "host": "h4", "replicas": 2},
+    ]
+    data["faults"] = {"scheduled": faults}
+    return parse(data)
+
+
+def _events(out):
+    return [json.loads(line) for line in (out / "incidents.jsonl").read_text().splitlines()]
+
+
+def test_a_fault_elsewhere_during_settle_does_not_undo_a_correct_fix(tmp_path):
+    leak = {"type": "memory_leak", "target": "api", "at": "1h"}
+    alone = run(_two_branches([leak]), seed=1, out=tmp_path / "alone", agents=True)
+    fix = alone["faults"][0]["resolved_by"]
+    fixed_at = next(e["t"] for e in _events(tmp_path / "alone") if e["kind"] == "action_succeeded"
+                    and e["action_id"] == fix)
+    # the queue fails 20 s after the fix, inside the guard's 120 s settle time: users' health drops
+    outage = {"type": "dependency_outage", "target": "queue", "at": f"{int(fixed_at) + 20}s", "duration": "10m"}
+    both = run(_two_branches([leak, outage]), seed=1, out=tmp_path / "both", agents=True)
+    ev = _events(tmp_path / "both")
+    assert both["faults"][0]["resolved_by"] == fix
+    ok = next(e for e in ev if e["kind"] == "tnr_ok" and e["target"] == "api")
+    assert ok["after"] >= ok["before"] and ok["t"] > fixed_at + 20
+    assert not [e for e in ev if e["kind"] == "action_undone" and e["action_id"] == fix]
+    health = np.loadtxt(tmp_path / "both" / "health.csv", delimiter=",", skiprows=1)
+    during = health[(health[:, 0] > fixed_at + 20) & (health[:, 0] <= ok["t"]), 1]
+    assert during.min() < 0.9, "ground-truth health fell during the settle time (an H-based check would undo)"
