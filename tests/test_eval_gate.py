@@ -81,7 +81,7 @@ def test_check_unit_directions_and_tolerances():
     (["--tolerance", "ttx=0.1"], "unknown gated metric 'ttx'"),
     (["--tolerance", "lots"], "bad tolerance"),
     (["--check", "missing.json"], "cannot read baseline"),
-    (["--transport", "carrier-pigeon"], "'carrier-pigeon' is not one of"),
+    (["--transport", "carrier-pigeon"], "transport 'carrier-pigeon'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
     write_tiny(tmp_path)

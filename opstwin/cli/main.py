@@ -230,7 +230,7 @@ def faults_cmd(as_json: bool) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Run seeds 1..N.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Local worker processes.")
-@click.option("--transport", type=click.Choice(["inproc", "spade"]), default="inproc", show_default=True,
+@click.option("--transport", default="inproc", show_default=True, metavar="inproc|spade",
               help="Agent transport for every run: inproc (direct calls) or spade (SPADE agents over XMPP).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
