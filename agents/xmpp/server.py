@@ -6,7 +6,7 @@ stops it at the end; nothing is left behind: no process, no database, no temp fo
 listens on 127.0.0.1 only, on free ports (client, server-to-server and its admin page alike),
 for the domain ``localhost``. If the parent dies, the child notices its closed stdin and exits.
 
-Workarounds for pyjabber's bugs (see shared/DEPENDENCIES.md), applied in :func:`patch_pyjabber`:
+Workarounds for pyjabber's bugs, applied in :func:`patch_pyjabber`:
 
 - it binds the machine's network address besides loopback: ``setup_query_local_ip`` is
   replaced so it does not (``opstwin xmpp --public`` keeps it);
