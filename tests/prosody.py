@@ -70,7 +70,7 @@ class ProsodyServer:
 
     def start(self) -> ProsodyServer:
         if not available():
-            raise XmppError("prosody (and openssl) are not installed: apt-get install -y prosody")
+            raise XmppError("prosody and openssl must be on PATH (.ci/run installs Debian's prosody)")
         self.dir = Path(tempfile.mkdtemp(prefix="opstwin-prosody-"))
         (self.dir / "certs").mkdir()
         (self.dir / "data").mkdir()
