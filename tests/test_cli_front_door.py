@@ -83,8 +83,10 @@ def test_out_into_a_non_empty_folder_refuses_unless_force(cli, small_scenario, c
     assert (out / "keep.txt").exists() and len(list(out.iterdir())) > 1
 
 
-def test_the_default_runs_folder_refuses_too_when_not_empty(cli, small_scenario):
+def test_a_previous_run_is_rewritten_but_anything_else_in_its_folder_is_kept(cli, small_scenario):
     assert cli("run", small_scenario, "--no-agents", "-q").exit_code == 0
+    assert cli("run", small_scenario, "--no-agents", "-q").exit_code == 0  # only its own files: rerun over them
+    (cli.folder / "runs/small-3/notes.md").write_text("mine")
     again = cli("run", small_scenario, "--no-agents", "-q")
     assert again.exit_code == 2 and "runs/small-3" in again.stderr and "--force" in again.stderr
     assert cli("run", small_scenario, "--no-agents", "-q", "--force").exit_code == 0

@@ -75,11 +75,15 @@ def load_or_exit(path: Path):
         sys.exit(2)
 
 
-def check_out(out: Path, force: bool) -> None:
-    """Refuse to write results over a non-empty folder (or onto a file) unless --force."""
+RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv"})  # what one run writes
+
+
+def check_out(out: Path, force: bool, replaceable: frozenset[str] = frozenset()) -> None:
+    """Refuse to write results over a non-empty folder (or onto a file) unless --force. A folder
+    holding only `replaceable` files (a previous run's own output) is rewritten: nothing else is lost."""
     if out.exists() and not out.is_dir():
         fail(f"--out {out}: is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and any(p.name not in replaceable for p in out.iterdir()) and not force:
         fail(f"--out {out}: folder is not empty; pick another or add --force to write over it")
 
 
@@ -151,7 +155,7 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
     scenario = load_or_exit(file)
     seed = scenario.seed if seed is None else seed
     out = out or Path("runs") / f"{scenario.name}-{seed}"
-    check_out(out, force)
+    check_out(out, force, RUN_FILES)
     from opstwin.cli.progress import live_progress, print_summary, starting_line
     from opstwin.engine.runner import run as run_scenario
 
