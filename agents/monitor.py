@@ -7,8 +7,8 @@ frames show: never the twin itself.
 Detection is two-stage so that 10,000 services fit in a tick:
 
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
-   memory, restarts, replicas down, error-log volume against a Poisson bound, request rate
-   against its hourly average, and each error-log template seen twice in the last minute;
+   memory, restarts, replicas down, WARN/ERROR log volume against a Poisson bound, request
+   rate against its hourly average;
    per disk: usage, time to full, IO errors; per host: CPU demand over capacity and network
    round trip against its baseline (what a node exporter reports);
 2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
@@ -21,7 +21,7 @@ Detection is two-stage so that 10,000 services fit in a tick:
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
-``log:<template>``, ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
+``log:<signal>`` (a signal of the mined log templates, agents/logreader.py), ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
 ``host_cpu``, ``host_net_latency``) with their values.
 
 Asked by the guard (``sli_query``), a monitor answers with an SLI of the services asked for
@@ -43,14 +43,15 @@ from opstwin.agents.base import Agent, Context
 from opstwin.agents.detectors import make_detector
 from opstwin.agents.messages import Alert, Message, Sli, SliQuery
 from opstwin.agents.spec import MonitorSpec
-from opstwin.twin.logs import TEMPLATE_ID, TEMPLATES
+from opstwin.agents.logreader import LogReader
 from opstwin.twin.telemetry import Frame
 from opstwin.twin.topology import Topology
 
-BENIGN_TEMPLATES = {TEMPLATE_ID["exception"], TEMPLATE_ID["slow_request"]}
 RECENT_DEPLOY = 7200.0  # a deployment this recent is evidence
 MAX_TRAIN_ROWS = 4000
-LOG_WINDOW = 6  # ticks over which error-log templates are counted
+LOG_WINDOW = 30  # ticks over which log signals are counted (as an SRE reads the last few minutes)
+READ_SERVICES = 64  # services whose lines a monitor reads per tick (those writing most first)
+READ_LINES = 12  # lines read per service per tick
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
@@ -94,18 +95,16 @@ class Monitor(Agent):
         self.mean = self.std = None
         self.tracks: dict[tuple[str, int], _Track] = {}
         self.pending: list[Alert] = []
-        self._log_window: deque[Counter[tuple[int, int]]] = deque()
-        self._log_sums: Counter[tuple[int, int]] = Counter()
+        self.reader = LogReader()
+        self._log_window: deque[Counter[tuple[int, str]]] = deque()
+        self._log_sums: Counter[tuple[int, str]] = Counter()
         self.fitted = False
         self._latest: np.ndarray | None = None  # the last frame's features (for SLI answers)
 
     # ------------------------------------------------------------ features
     def _features(self, f: Frame) -> np.ndarray:
         i = self.idx
-        lines = np.zeros(len(f.rate))
-        if len(f.log_service):
-            bad = ~np.isin(f.log_template, list(BENIGN_TEMPLATES))
-            np.add.at(lines, f.log_service[bad], f.log_count[bad])
+        lines = f.logs.volume(len(f.rate))
         restarts = f.restarts[i] - self._prev_restarts
         self._prev_restarts = f.restarts[i].copy()
         return np.stack([f.error[i], f.p99[i] / self.slo, lines[i], f.memory[i], restarts, ~f.up[i]]).astype(float)
@@ -194,7 +193,7 @@ class Monitor(Agent):
             confirmed |= self._sure
         # components whose state may change: flagged now, or tracked
         touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
-        novel = self._novel_templates(f)
+        novel = self._read_logs(f, candidates, X[2])
         for j in sorted(touched):
             track = self.tracks.setdefault(("service", j), _Track())
             if confirmed[j]:
@@ -222,25 +221,30 @@ class Monitor(Agent):
             if not track.alerting and track.flagged == 0 and track.normal >= self.spec.clear_after:
                 del self.tracks[("service", j)]
 
-    def _novel_templates(self, f: Frame) -> dict[int, list[str]]:
-        """Per local service index: error templates seen at least twice in the last LOG_WINDOW ticks
-        (a quiet service logs a line now and then, not every tick)."""
-        now: Counter[tuple[int, int]] = Counter()
-        if len(f.log_service):
-            pos = np.minimum(np.searchsorted(self.idx, f.log_service), len(self.idx) - 1)
-            mine = self.idx[pos] == f.log_service
-            for j, tpl, cnt in zip(pos[mine], f.log_template[mine], f.log_count[mine]):
-                if int(tpl) not in BENIGN_TEMPLATES:
-                    now[(int(j), int(tpl))] += int(cnt)
+    def _read_logs(self, f: Frame, candidates: np.ndarray, lines: np.ndarray) -> dict[int, list[str]]:
+        """Read the lines of the services worth a look (tracked or flagged; those writing most first, at
+        most READ_SERVICES a tick), mine them, and return per local service index the
+        ``log:<signal>`` symptoms seen at least twice in the last LOG_WINDOW ticks (a quiet service
+        writes a stray line now and then, not a pair)."""
+        suspects = {k[1] for k in self.tracks if k[0] == "service"} | set(candidates.tolist())
+        look = sorted((j for j in suspects if lines[j] > 0), key=lambda j: (-lines[j], j))[:READ_SERVICES]
+        now: Counter[tuple[int, str]] = Counter()
+        if look:
+            local = {int(self.idx[j]): j for j in look}
+            for line in f.logs.read(sorted(local), READ_LINES):
+                parsed = self.reader.parse(line.text)
+                if parsed is not None:
+                    for signal in self.reader.signals(parsed):
+                        now[(local[line.service], signal)] += 1
         if len(self._log_window) == LOG_WINDOW:
             self._log_sums.subtract(self._log_window.popleft())
         self._log_window.append(now)
         self._log_sums.update(now)
-        out: dict[int, list[str]] = {}
-        for (j, tpl), cnt in sorted(self._log_sums.items()):
-            if cnt >= 2:
-                out.setdefault(j, []).append("log:" + TEMPLATES[tpl].name)
         self._log_sums = +self._log_sums  # drop zeros
+        out: dict[int, list[str]] = {}
+        for (j, signal), cnt in sorted(self._log_sums.items()):
+            if cnt >= 2:
+                out.setdefault(j, []).append("log:" + signal)
         return out
 
     def _service_alert(self, f: Frame, X: np.ndarray, j: int, symptoms: list[str], cleared: bool = False) -> Alert:

@@ -22,8 +22,12 @@ from typing import Protocol
 import networkx as nx
 
 from opstwin.agents.messages import Alert, Candidate
-from opstwin.agents.runbook import RUNBOOK, Hypothesis, score
+from opstwin.agents.runbook import BY_FAULT, RUNBOOK, Hypothesis, score
 from opstwin.twin.topology import Topology
+
+
+# evidence that can point past a service to its host (without `host_wide`, it must outscore the services)
+HOST_EVIDENCE = {"log:unreachable", "log:throttled", "log:timeout", "log:reset", "host_cpu", "host_net_latency"}
 
 
 @dataclass
@@ -116,8 +120,7 @@ class RulesReasoner:
             if len(failing) >= 2 and len(failing) >= 0.6 * len(on_host) and self._independent(failing, services):
                 ev.add("host_wide")
             host_cands = self._candidate(host, "host", ev, 1.0, exclude)
-            if host_cands and (ev & {"log:host_unreachable", "log:cpu_throttled", "log:connection_timeout",
-                                     "host_cpu", "host_net_latency"} or "host_wide" in ev):
+            if host_cands and ("host_wide" in ev or self._points_at_host(hosts.get(host), host_cands[0], failing, services)):
                 covers = {host, *failing} | self._upstream(failing, services)
                 groups.append(RootGroup(host_cands, covers, sorted(ev)))
                 explained |= covers
@@ -128,10 +131,27 @@ class RulesReasoner:
             groups += self._service_groups(rest, exclude)
         return groups
 
+    def _points_at_host(self, own: Alert | None, best: Candidate, failing: list[str],
+                        services: dict[str, Alert]) -> bool:
+        """Whether evidence short of `host_wide` points at the host: its own alert, or services failing
+        on their own (no alerting dependency: timeouts from a slow dependency are the dependency's)
+        whose host-level explanation scores above what their own evidence says about themselves
+        (timeouts on a service with an exhausted pool are its pool's, not the network's)."""
+        if own is not None and set(own.symptoms) & HOST_EVIDENCE:
+            return True
+        roots = [s for s in failing if not any(d in services for d in self.topo.dependencies(s))]
+        ev = self._evidence([services[s] for s in roots])
+        if not ev & HOST_EVIDENCE:
+            return False
+        host_score = score(BY_FAULT[best.fault], ev)
+        theirs = [max((sc for sc, _ in self._hypotheses("service", self._evidence([services[s]]))), default=0.0)
+                  for s in roots]
+        return host_score > max(theirs, default=0.0)
+
     def _disks_named_by_services(self, services: dict[str, Alert]) -> set[str]:
         out = set()
         for s, a in services.items():
-            if {"log:disk_full", "log:io_error"} & set(a.symptoms):
+            if {"log:disk_full", "log:io", "log:read_only", "log:fsync"} & set(a.symptoms):
                 d = self.topo.service_spec(s).disk
                 if d:
                     out.add(d)

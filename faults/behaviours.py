@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opstwin.twin.logs import TEMPLATE_ID
+from opstwin.twin.logs import cause_id
 from opstwin.twin.spec import VersionChanges
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from opstwin.twin.control import Ticket
     from opstwin.twin.model import Twin
     from opstwin.twin.telemetry import Frame
-
-T = TEMPLATE_ID
 
 
 class Fault:
@@ -75,14 +73,15 @@ class Fault:
             return 1.0
         return float(min(1.0, (self.twin.now - self.started) / ramp))
 
-    def set_logs(self, services: np.ndarray, template: str) -> None:
-        """Tag exactly `services` with `template` (untag those tagged before and no longer listed)."""
+    def set_logs(self, services: np.ndarray, cause: str) -> None:
+        """Tag exactly `services` with the log cause `cause` (twin.logs.MIXES: what they write while
+        it dominates; untag those tagged before and no longer listed)."""
         want = set(int(s) for s in services)
         tagged = getattr(self, "_tagged", set())
         for s in sorted(tagged - want):
             self.twin.effects.unset(self.id, "svc_log", s)
         for s in sorted(want - tagged):
-            self.set("svc_log", s, T[template])
+            self.set("svc_log", s, cause_id(cause))
         self._tagged = want
 
     def ground_truth(self) -> dict[str, Any]:
@@ -131,7 +130,7 @@ class CpuSaturation(Fault):
 
     def update(self, frame) -> None:
         self.set("host_steal", self.i, self.steal * self.progress(self.spec.ramp))
-        self.set_logs(np.flatnonzero(self.twin.svc_host == self.i), "cpu_throttled")
+        self.set_logs(np.flatnonzero(self.twin.svc_host == self.i), "throttle")
 
 
 class MemoryLeak(Fault):
@@ -158,7 +157,7 @@ class ConnectionPoolExhaustion(Fault):
     """Leaked connections fill the pool: waits grow, then requests fail (pool_exhausted)."""
 
     def begin(self) -> None:
-        self.set_logs(np.array([self.i]), "pool_exhausted")
+        self.set_logs(np.array([self.i]), "pool")
         self.update(None)
 
     def update(self, frame) -> None:
@@ -194,6 +193,7 @@ class BadDeployment(Fault):
         tw.deploy(s.target, self.version, VersionChanges(latency_factor=s.latency_factor,
                                                          capacity_factor=s.capacity_factor, error_rate=s.error_rate))
         self.bad = tw.versions[self.i][-1]
+        self.set_logs(np.array([self.i]), "regression")
         tw.env.process(self._finish(s.rollout))
 
     def _finish(self, rollout: float):
@@ -224,14 +224,14 @@ class CrashLoop(Fault):
         else:
             self.set("svc_cap_mult", i, 1.0 - s.share)
         self.set("svc_crash_rate", i, tw.replicas[i] * s.share / s.backoff)
-        self.set_logs(np.array([i]), "crash_loop")
+        self.set_logs(np.array([i]), "crash")
 
 
 class ConfigDrift(Fault):
     def begin(self) -> None:
         self.set("svc_err_add", self.i, self.spec.error_rate)
         self.set("svc_lat_mult", self.i, self.spec.latency_factor)
-        self.set_logs(np.array([self.i]), "config_mismatch")
+        self.set_logs(np.array([self.i]), "config")
 
 
 class CertificateExpiry(Fault):
@@ -241,7 +241,7 @@ class CertificateExpiry(Fault):
         topo = self.twin.topo
         self.set("svc_err_add", self.i, 1.0)
         callers = [topo.index(c) for c in topo.dependents(self.spec.target)]
-        self.set_logs(np.array([self.i, *callers]), "cert_expired")
+        self.set_logs(np.array([self.i, *callers]), "tls")
 
 
 # ------------------------------------------------------------------ network
@@ -276,7 +276,7 @@ class NetworkPartition(Fault):
         for s in callers:
             self.set("svc_lat_add", int(s), self.TIMEOUT)
         self._callers = set(callers.tolist())
-        self.set_logs(callers, "connection_timeout")
+        self.set_logs(callers, "partition")
 
     def fixes(self) -> list[tuple[str, str]]:
         return [(a, h) for a in self.kind.fixes for h in (self.spec.target, self.spec.peer)]

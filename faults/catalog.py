@@ -4,7 +4,8 @@
 can serve as a runbook (it describes fault *types*, never which faults a run injected).
 
 Symptoms use the monitor's vocabulary: ``errors``, ``latency``, ``memory``, ``restarts``,
-``down``, ``log:<template>`` (see :mod:`twin.logs`), ``disk_usage``, ``disk_filling``,
+``down``, ``log:<signal>`` (read from mined log lines: :data:`agents.runbook.LOG_SIGNALS`),
+``disk_usage``, ``disk_filling``,
 ``io_errors``, plus ``rate_spike`` (request rate far above normal), ``recent_deploy`` (a
 ``deployment_started`` event just before the regression) and ``host_wide`` (every service
 of one host shows it). ``symptoms`` show on the fault's component (for a host or disk: on
@@ -49,7 +50,7 @@ def _t(name, category, target, summary, symptoms, fixes, model, behaviour, depen
                      tuple(dependant_symptoms), transient)
 
 
-UPSTREAM = ("errors", "log:upstream_error")
+UPSTREAM = ("errors", "log:upstream")
 
 CATALOG: dict[str, FaultType] = {t.name: t for t in (
     _t("disk_fill", "storage", "disk",
@@ -57,52 +58,52 @@ CATALOG: dict[str, FaultType] = {t.name: t for t in (
        ("disk_filling", "disk_usage", "log:disk_full", "errors"), ("clean_disk",), s.DiskFill, b.DiskFill, UPSTREAM),
     _t("disk_failure", "storage", "disk",
        "a disk fails: every read and write on it errors",
-       ("io_errors", "log:io_error", "errors"), ("replace_disk",), s.DiskFailure, b.DiskFailure, UPSTREAM),
+       ("io_errors", "log:io", "errors"), ("replace_disk",), s.DiskFailure, b.DiskFailure, UPSTREAM),
     _t("host_failure", "compute", "host",
        "a host goes down with every service on it",
-       ("down", "host_wide", "log:host_unreachable", "errors"), ("reboot_host",), s.HostFailure, b.HostFailure,
+       ("down", "host_wide", "log:unreachable", "errors"), ("reboot_host",), s.HostFailure, b.HostFailure,
        UPSTREAM),
     _t("cpu_saturation", "compute", "host",
        "a noisy neighbour takes most of a host's CPU: every service there slows and sheds load",
-       ("log:cpu_throttled", "host_wide", "latency", "log:overloaded", "errors"), ("migrate_noisy_neighbour",),
-       s.CpuSaturation, b.CpuSaturation, ("latency", "log:upstream_error")),
+       ("log:throttled", "host_wide", "latency", "log:overload", "errors"), ("migrate_noisy_neighbour",),
+       s.CpuSaturation, b.CpuSaturation, ("latency", "log:upstream")),
     _t("memory_leak", "compute", "service",
        "memory climbs until replicas are OOM-killed, over and over; GC pauses before each kill",
-       ("memory", "log:memory_pressure", "log:oom_killed", "restarts", "latency"), ("restart_service",),
-       s.MemoryLeak, b.MemoryLeak, ("latency", "log:upstream_error")),
+       ("memory", "log:gc", "log:oom", "restarts", "latency"), ("restart_service",),
+       s.MemoryLeak, b.MemoryLeak, ("latency", "log:upstream")),
     _t("connection_pool_exhaustion", "compute", "service",
        "leaked database connections empty a service's pool: waits, then failures, ramping",
-       ("log:pool_exhausted", "errors", "latency"), ("restart_service",),
+       ("log:pool", "errors", "latency"), ("restart_service",),
        s.ConnectionPoolExhaustion, b.ConnectionPoolExhaustion, UPSTREAM),
     _t("dependency_outage", "compute", "service",
        "a downstream service stops answering; errors cascade to every caller",
        ("down", "errors"), ("restart_service", "failover"), s.DependencyOutage, b.DependencyOutage,
-       ("errors", "log:upstream_error")),
+       ("errors", "log:upstream")),
     _t("bad_deployment", "deploy", "service",
        "a new version regresses latency (and maybe errors); only a rollback fixes it",
        ("recent_deploy", "latency", "errors"), ("rollback_deployment",), s.BadDeployment, b.BadDeployment,
        ("latency",)),
     _t("crash_loop", "deploy", "service",
        "a bad configuration makes replicas crash on start, again and again",
-       ("log:crash_loop", "restarts", "down", "errors"), ("revert_config",), s.CrashLoop, b.CrashLoop, UPSTREAM),
+       ("log:crash", "restarts", "down", "errors"), ("revert_config",), s.CrashLoop, b.CrashLoop, UPSTREAM),
     _t("config_drift", "deploy", "service",
        "the running configuration drifts from the desired state: errors and slower requests",
-       ("log:config_mismatch", "errors", "latency"), ("revert_config",), s.ConfigDrift, b.ConfigDrift, UPSTREAM),
+       ("log:config", "errors", "latency"), ("revert_config",), s.ConfigDrift, b.ConfigDrift, UPSTREAM),
     _t("certificate_expiry", "deploy", "service",
        "a service's TLS certificate expires: every handshake with it fails",
-       ("log:cert_expired", "errors"), ("rotate_certificate",), s.CertificateExpiry, b.CertificateExpiry,
-       ("errors", "log:cert_expired")),
+       ("log:tls", "errors"), ("rotate_certificate",), s.CertificateExpiry, b.CertificateExpiry,
+       ("errors", "log:tls")),
     _t("network_latency", "network", "host",
        "calls into a host's services are slow (loss, retransmits) while their CPU stays normal",
-       ("latency", "host_wide", "log:slow_request"), ("reset_network",), s.NetworkLatency, b.NetworkLatency,
+       ("latency", "host_wide", "log:slow"), ("reset_network",), s.NetworkLatency, b.NetworkLatency,
        ("latency",), transient=True),
     _t("network_partition", "network", "host",
        "calls between two hosts time out, in both directions (fix: either host)",
-       ("log:connection_timeout", "errors", "latency"), ("reset_network",), s.NetworkPartition,
+       ("log:timeout", "errors", "latency"), ("reset_network",), s.NetworkPartition,
        b.NetworkPartition, UPSTREAM),
     _t("traffic_spike", "network", "service",
        "requests into a service multiply (a flash crowd, a retry storm, a scraper); it sheds load",
-       ("rate_spike", "log:overloaded", "errors", "latency"), ("rate_limit",), s.TrafficSpike, b.TrafficSpike,
+       ("rate_spike", "log:overload", "errors", "latency"), ("rate_limit",), s.TrafficSpike, b.TrafficSpike,
        UPSTREAM, transient=True),
 )}
 

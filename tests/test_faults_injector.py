@@ -18,7 +18,8 @@ from opstwin.scenarios.errors import ScenarioError
 from opstwin.scenarios.loader import parse
 from opstwin.engine.runner import run
 from opstwin.twin.control import ACTIONS
-from opstwin.twin.logs import TEMPLATE_ID
+from opstwin.agents.runbook import SIGNALS
+from opstwin.twin.logs import CAUSE_ID
 
 BASE = {"name": "t", "seed": 4, "duration": "2h", "tick": "10s", "topology": TOPOLOGY,
         "load": {"rps": 60, "noise": 0.02}}
@@ -193,7 +194,7 @@ def test_overlapping_faults_on_one_service_end_independently(monkeypatch):
     r.request("revert_config", "api")
     r.advance(300)
     assert not drift.active and cert.active
-    assert r.twin.svc_err_add[api] == 1.0 and r.twin.svc_log[api] == TEMPLATE_ID["cert_expired"]
+    assert r.twin.svc_err_add[api] == 1.0 and r.twin.svc_log[api] == CAUSE_ID["tls"]
     assert r.twin.svc_lat_mult[api] == 1.0  # the drift's part is gone
     r.request("rotate_certificate", "api")
     r.advance(300)
@@ -316,7 +317,7 @@ def test_catalog_entries_are_consistent():
         assert t.fixes and all(a in ACTIONS and ACTIONS[a].target == t.target for a in t.fixes), t.name
         for sym in (*t.symptoms, *t.dependant_symptoms):
             if sym.startswith("log:"):
-                assert sym[4:] in TEMPLATE_ID, (t.name, sym)
+                assert sym[4:] in SIGNALS, (t.name, sym)
         assert t.model.model_fields["type"].default == t.name
 
 

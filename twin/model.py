@@ -11,7 +11,8 @@ to the next tick and recomputes the whole cloud at once:
    and own errors (intrinsic, effects, load shedding above rho = 1, failed or full disks);
 5. errors and latency flow back from dependencies (log-space product; critical-path max);
 6. memory (with leaks and OOM kills), disks (writes, fills), restarts;
-7. log counts per (service, template), drawn only where a condition holds;
+7. log lines per (service, template), drawn where a condition holds plus a low background
+   (:mod:`twin.logs`: causes write mixes of shared templates; text only when an agent reads);
 8. health H (see :mod:`twin.health`): :attr:`Twin.health`, ground truth, kept out of the frame.
 
 What agents observe is the :class:`twin.telemetry.Frame` :meth:`Twin.advance` returns.
@@ -31,7 +32,8 @@ import simpy
 from opstwin.twin.effects import Effects
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.health import health
-from opstwin.twin.logs import TEMPLATE_ID
+from opstwin.twin import logs
+from opstwin.twin.logs import CAUSE_ID
 from opstwin.twin.rng import generator
 from opstwin.twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
 from opstwin.twin.telemetry import Frame
@@ -42,7 +44,7 @@ TIMEOUT_SECONDS = 30.0
 BASE_RTT = 0.0005  # seconds, host round trip on a healthy network  # latency is capped here: callers give up
 LOG_LINES_PER_ERROR = 0.2  # one ERROR line per 5 failed requests
 SLOW_LINES_PER_REQUEST = 0.002  # WARN lines per request when p99 misses the SLO
-T = TEMPLATE_ID
+C = CAUSE_ID
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Twin:
         self.log = log or EventLog()
         self.env = simpy.Environment()
         self.rng = generator(seed, "twin")
+        self.log_rng = generator(seed, "twin", "logs")  # its own stream: log draws never shift the metrics'
+        self.log_background = logs.BACKGROUND_RATE
         self.tick_count = 0
         self.frame: Frame | None = None
         self.health = 1.0  # ground-truth H of the last tick (for the engine and metrics; not in the frame)
@@ -290,10 +294,8 @@ class Twin:
                 bad = np.flatnonzero(self.disk_failed > 0)
                 disk_io[bad] = self.rng.poisson(50.0, len(bad))
         # 7. logs: the dominant condition per service, counts drawn where one holds
-        log_tpl, lam = self._log_conditions(rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed, dt)
-        where = np.flatnonzero(lam > 0)
-        counts = self.rng.poisson(lam[where])
-        keep = counts > 0
+        log_cause, lam = self._log_conditions(rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed, dt)
+        batch = self._logs(log_cause, lam)
         # 8. health over entry services
         e = ei
         h = health(rate[e], err[e], np.maximum(p50n[e], 1e-6), np.maximum(p99n[e], 1e-6), self.slo[e])
@@ -304,47 +306,63 @@ class Twin:
                                 where=self.disk_size > 0),
             disk_io_errors=disk_io, host_cpu=demand / self.host_cpu,
             host_rtt=BASE_RTT * (1 + 0.1 * self.rng.random(len(topo.hosts))) + self.host_net_lat,
-            log_service=where[keep], log_template=log_tpl[where][keep],
-            log_count=counts[keep], deployed_at=self.deployed_at.copy(), svc_host=self.svc_host.copy(),
+            logs=batch, deployed_at=self.deployed_at.copy(), svc_host=self.svc_host.copy(),
         ), h
 
     def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
-        """Per service: the template of its dominant condition and the expected line count.
+        """Per service: the cause of its dominant condition (:data:`twin.logs.CAUSES`) and the expected
+        WARN/ERROR line count.
 
         Lines come from errors (one per LOG_LINES_PER_ERROR failed requests), slow requests,
-        memory pressure and replicas that are down; the template is the most specific
-        condition that holds, a fault's own template (e.g. a certificate error) included.
+        memory pressure and replicas that are down; the cause is the most specific condition that
+        holds, a fault's own tag (e.g. a certificate) included. Which templates a cause writes is
+        drawn afterwards (:func:`twin.logs.draw`), from mixes that share templates between causes.
         """
         on = self.effects.active
-        tpl = np.full(len(rate), T["exception"], dtype=np.int64)
+        tpl = np.full(len(rate), C["error"], dtype=np.int64)
         lam = rate * err * (dt * LOG_LINES_PER_ERROR)
         slow = p99 > self.slo
         if slow.any():
-            tpl[slow] = T["slow_request"]
+            tpl[slow] = C["slow"]
             lam[slow] += rate[slow] * (dt * SLOW_LINES_PER_REQUEST)
         pressure = mem > 0.85 * self.mem_limit
         if pressure.any():
-            tpl[pressure] = T["memory_pressure"]
+            tpl[pressure] = C["memory"]
             lam[pressure] += 1.0
         dep_err = (err - own_err) > 0.01
-        tpl[dep_err] = T["upstream_error"]
-        tpl[shed > 0.01] = T["overloaded"]
+        tpl[dep_err] = C["upstream"]
+        tpl[shed > 0.01] = C["overload"]
+        down = ~up
+        tpl[down] = C["down"]
         if on("svc_log"):
             mask = self.svc_log >= 0
             tpl[mask] = self.svc_log[mask].astype(np.int64)
         if svc_full is not None:
-            tpl[svc_full] = T["disk_full"]
+            tpl[svc_full] = C["disk_full"]
         if svc_io is not None:
-            tpl[svc_io] = T["io_error"]
+            tpl[svc_io] = C["io_error"]
         if on("host_down"):
-            tpl[(self.host_down > 0)[self.svc_host]] = T["host_unreachable"]
-        down = ~up
+            tpl[(self.host_down > 0)[self.svc_host]] = C["unreachable"]
         if down.any():
             lam[down] = np.maximum(lam[down], 5.0)
         if oom.any():
-            tpl[oom] = T["oom_killed"]
+            tpl[oom] = C["oom"]
             lam[oom] = self.replicas[oom]
         return tpl, lam
+
+    def _logs(self, cause: np.ndarray, lam: np.ndarray) -> LogBatch:
+        """Draw this tick's lines: the conditions' counts, split over their causes' templates, plus a low
+        background of every template on every service."""
+        where = np.flatnonzero(lam > 0)
+        counts = self.log_rng.poisson(lam[where])
+        n = self.topo.n_services
+        bg = self.log_rng.poisson(self.log_background, n) if self.log_background > 0 else np.zeros(n, dtype=np.int64)
+        bg_at = np.flatnonzero(bg)
+        services = np.concatenate([where, bg_at])
+        causes = np.concatenate([cause[where], np.full(len(bg_at), logs.BACKGROUND)])
+        svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, bg[bg_at]]), n)
+        return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
+                             svc_host=self.svc_host.copy())
 
     # --------------------------------------------------------- deployments
     def deploy(self, service: str, version: str, changes: VersionChanges) -> None:

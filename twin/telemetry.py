@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from opstwin.twin.logs import LogBatch
+
 
 @dataclass
 class Frame:
@@ -33,8 +35,6 @@ class Frame:
     disk_io_errors: np.ndarray  # IO errors this tick, per disk
     host_cpu: np.ndarray  # CPU demand over capacity, per host (a noisy neighbour included)
     host_rtt: np.ndarray  # seconds, round trip to each host as a node exporter would probe it
-    log_service: np.ndarray  # WARN/ERROR log counts as (service, template, count) triples
-    log_template: np.ndarray
-    log_count: np.ndarray
+    logs: LogBatch  # WARN/ERROR lines: volumes per service, text on demand (twin.logs)
     deployed_at: np.ndarray  # sim time of each service's last version change (-inf: never), a copy
     svc_host: np.ndarray  # host index each service runs on now (a migration moves it), a copy
