@@ -104,7 +104,7 @@ class Monitor(Agent):
     # ------------------------------------------------------------ features
     def _features(self, f: Frame) -> np.ndarray:
         i = self.idx
-        lines = f.logs.volume(len(f.rate))
+        lines = f.logs.volume(len(f.rate)) if self.spec.logs else np.zeros(len(f.rate))
         restarts = f.restarts[i] - self._prev_restarts
         self._prev_restarts = f.restarts[i].copy()
         return np.stack([f.error[i], f.p99[i] / self.slo, lines[i], f.memory[i], restarts, ~f.up[i]]).astype(float)

@@ -3,7 +3,7 @@ so a scenario without the section runs the default team.
 
     agents:
       warmup: 30m                      # monitors learn baselines; no alerts before
-      monitor: {detector: isolation_forest, shards: 1, persistence: 2}
+      monitor: {detector: isolation_forest, shards: 1, persistence: 2, logs: true}
       diagnoser: {reasoner: rules, gather: 40s}
       coordinator: {verify: 4m}
       specialists:                     # default: compute, storage, deploy, network
@@ -31,6 +31,7 @@ class MonitorSpec(Strict):
     shards: int = Field(1, ge=1, le=64, description="monitors, each watching a slice of the services")
     persistence: int = Field(2, ge=1, le=60, description="ticks a symptom must last before an alert")
     clear_after: int = Field(6, ge=1, le=360, description="normal ticks before an alert is cleared")
+    logs: bool = Field(True, description="read log lines (false: an ablation with no log evidence at all)")
 
 
 class DiagnoserSpec(Strict):

@@ -45,3 +45,44 @@ def test_an_unknown_baseline_is_refused_with_its_field():
     with pytest.raises(ScenarioError) as exc:
         parse(data, "ehr.yaml")
     assert any(p.path == "agents.baseline" for p in exc.value.problems)
+
+
+def _alert_symptoms(log_path: Path) -> set[str]:
+    import json
+
+    out: set[str] = set()
+    for line in log_path.read_text().splitlines():
+        e = json.loads(line)
+        if e["kind"] == "msg" and e["type"] == "alert":
+            out.update(e["body"]["symptoms"])
+    return out
+
+
+def test_the_no_logs_ablation_removes_every_log_symptom(tmp_path):
+    data = yaml.safe_load(EHR.read_text())
+    with_logs = run(parse(data, "ehr.yaml"), seed=1, agents=True, out=tmp_path / "team")
+    data.setdefault("agents", {}).setdefault("monitor", {})["logs"] = False
+    without = run(parse(data, "ehr.yaml"), seed=1, agents=True, out=tmp_path / "no-logs")
+    seen, blind = _alert_symptoms(tmp_path / "team" / "incidents.jsonl"), _alert_symptoms(
+        tmp_path / "no-logs" / "incidents.jsonl")
+    assert any(s.startswith("log:") for s in seen)
+    assert blind and not any(s.startswith("log") for s in blind)  # neither signals nor the volume flag `logs`
+    assert without["log_sha256"] != with_logs["log_sha256"]
+
+
+def test_the_gate_never_gates_the_reference_teams():
+    from opstwin.evaluation import gate
+
+    def record(variant: str, mitigation: float) -> dict:
+        return {"variant": variant, "scenario": "ehr", "seed": 1, "status": "ok",
+                "metrics": {"mitigation_success_rate": mitigation}}
+
+    results = {"scenarios": ["ehr"], "seeds": [1], "variants": ["baseline", *gate.REFERENCES],
+               "runs": [record("baseline", 1.0), *(record(v, 0.1) for v in gate.REFERENCES)]}
+    baseline = {"seeds": [1], "overall": {"mitigation_success_rate": 1.0},
+                "per_scenario": {"ehr": {"mitigation_success_rate": 1.0}}}
+    findings, _ = gate.check(results, baseline)
+    assert findings == []
+    results["runs"][0] = record("baseline", 0.1)
+    findings, _ = gate.check(results, baseline)
+    assert findings and {f.variant for f in findings} == {"baseline"}

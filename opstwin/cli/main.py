@@ -242,8 +242,9 @@ def faults_cmd(as_json: bool) -> None:
               help="A team configuration to compare with `baseline` (repeatable; same NAME accumulates), "
                    "e.g. thr=agents.monitor.detector=threshold.")
 @click.option("--baselines", is_flag=True,
-              help="Also run the standing baselines as variants `shotgun` and `random` (agents.baseline), "
-                   "so the report shows the team beside teams that act without diagnosing.")
+              help="Also run the team without log evidence (variant `no-logs`) and the standing baselines "
+                   "`shotgun` and `random` (agents.baseline), so the report shows the team beside them; "
+                   "--check gates the team only.")
 @click.option("--check", type=click.Path(path_type=Path), default=None, metavar="BASELINE.json",
               help="Regression gate: exit 1 naming each metric worse than this baseline beyond tolerance.")
 @click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]VALUE",
@@ -267,7 +268,7 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
                          []), *(["--baselines"] if baselines else []),
                           *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
     if baselines:
-        variants = (*variants, *(f"{b}=agents.baseline={b}" for b in BASELINE_VARIANTS))
+        variants = (*variants, *BASELINE_VARIANTS)
     files = scenario_files(paths)
     check_out(out, force)
     client = dask_client(dask) if dask else None  # a dead scheduler is bad input, found before --out exists
@@ -288,7 +289,10 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
     sys.exit(code)
 
 
-BASELINE_VARIANTS = ("shotgun", "random")  # agents/baselines.py
+# what --baselines adds: the team without log evidence (an ablation), and the standing baselines
+# (agents/baselines.py); names match opstwin.evaluation.gate.REFERENCES, which the gate skips
+BASELINE_VARIANTS = ("no-logs=agents.monitor.logs=false", "shotgun=agents.baseline=shotgun",
+                     "random=agents.baseline=random")
 DASK_CONNECT_TIMEOUT = 5.0  # seconds; a scheduler that does not answer by then is taken as down
 
 

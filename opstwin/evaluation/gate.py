@@ -156,9 +156,13 @@ def _worse(rule: Rule, v: float, allowed: float) -> bool:
     return v > allowed + eps if rule.direction == LOWER else v < allowed - eps
 
 
+REFERENCES = ("no-logs", "shotgun", "random")  # variants `eval --baselines` adds: read against, never gated
+
+
 def check(results: dict[str, Any], baseline: dict[str, Any], rules: dict[str, Rule] | None = None
           ) -> tuple[list[Finding], list[str]]:
-    """(regressions, notes) for every variant of `results` against `baseline`."""
+    """(regressions, notes) for every variant of `results` against `baseline`, except the reference
+    teams of :data:`REFERENCES` (a baseline that gets worse is no regression of the team)."""
     rules = rules or RULES
     notes: list[str] = []
     findings: list[Finding] = []
@@ -178,6 +182,8 @@ def check(results: dict[str, Any], baseline: dict[str, Any], rules: dict[str, Ru
     if list(results["seeds"]) != list(baseline.get("seeds", [])):
         notes.append(f"seeds differ from the baseline's ({baseline.get('seeds')}); means are compared as estimates")
     for variant in results["variants"]:
+        if variant in REFERENCES:
+            continue
         m = means(results["runs"], variant)
         for scope in scopes:
             base = baseline["overall"] if scope == OVERALL else baseline["per_scenario"][scope]
@@ -192,5 +198,5 @@ def check(results: dict[str, Any], baseline: dict[str, Any], rules: dict[str, Ru
     return findings, notes
 
 
-__all__ = ["RULES", "Rule", "Finding", "GateError", "check", "parse_tolerances", "read_baseline", "write_baseline",
+__all__ = ["REFERENCES", "RULES", "Rule", "Finding", "GateError", "check", "parse_tolerances", "read_baseline", "write_baseline",
            "Stat"]
