@@ -39,6 +39,8 @@ def test_results_json_has_every_run(evaluated):
         assert json.loads((run_dir / "summary.json").read_text())["log_sha256"] == r["log_sha256"]
         (fault,) = r["faults"]
         assert fault["type"] == "connection_pool_exhaustion" and fault["start"] == 3000.0
+        assert {"rca_ac1", "rca_ac3", "rca_type_ac1", "rca_type_ac3", "mitigated"} <= set(fault)
+        assert fault["rca_type_ac1"] == r["metrics"]["rca_type_ac1"]  # one fault: the run's figure is its row's
     # the variant changed the team: other logs, later detection
     base, slow = data["runs"][0], data["runs"][2]
     assert base["log_sha256"] != slow["log_sha256"]

@@ -162,7 +162,8 @@ def _fault_row(f: dict[str, Any]) -> dict[str, Any]:
     """A fault in results.json: its ground truth and what the team did about it (opstwin.evaluation.metrics)."""
     from opstwin.evaluation.metrics import FAULT_FIELDS
 
-    return {k: f.get(k) for k in (*FAULT_ROW, *FAULT_FIELDS, "rca_ac1", "rca_ac3", "mitigated")}
+    return {k: f.get(k) for k in (*FAULT_ROW, *FAULT_FIELDS, "rca_ac1", "rca_ac3", "rca_type_ac1", "rca_type_ac3",
+                                  "mitigated")}
 
 
 # ---- executing a plan --------------------------------------------------------------------------
