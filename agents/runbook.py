@@ -44,7 +44,7 @@ RUNBOOK: tuple[Hypothesis, ...] = (
                (("reset_network", {}),), needs=("log:connection_timeout",)),
     Hypothesis("memory_leak", "service", "compute",
                {"memory": 3, "log:memory_pressure": 3, "log:oom_killed": 4, "restarts": 1},
-               (("restart_service", {}), ("rollback_deployment", {}))),
+               (("rollback_deployment", {}), ("restart_service", {}))),  # a restart only buys time
     Hypothesis("crash_loop", "service", "deploy",
                {"log:crash_loop": 6, "restarts": 2, "down": 1},
                (("revert_config", {}), ("rollback_deployment", {})), needs=("log:crash_loop",)),

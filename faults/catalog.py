@@ -67,8 +67,9 @@ CATALOG: dict[str, FaultType] = {t.name: t for t in (
        ("log:cpu_throttled", "host_wide", "latency", "log:overloaded", "errors"), ("migrate_noisy_neighbour",),
        s.CpuSaturation, b.CpuSaturation, ("latency", "log:upstream_error")),
     _t("memory_leak", "compute", "service",
-       "memory climbs until replicas are OOM-killed, over and over; GC pauses before each kill",
-       ("memory", "log:memory_pressure", "log:oom_killed", "restarts", "latency"), ("restart_service",),
+       "a new version leaks memory until replicas are OOM-killed, over and over (GC pauses before each "
+       "kill); a restart only buys time, a rollback fixes it",
+       ("memory", "log:memory_pressure", "log:oom_killed", "restarts", "latency"), ("rollback_deployment",),
        s.MemoryLeak, b.MemoryLeak, ("latency", "log:upstream_error")),
     _t("connection_pool_exhaustion", "compute", "service",
        "leaked database connections empty a service's pool: waits, then failures, ramping",
