@@ -55,6 +55,10 @@ class Fault:
         """Remove what the fault does (the fixing action has done its own part)."""
         self.twin.effects.clear(self.id)
 
+    def back(self) -> bool:
+        """Whether undoing the action that ended this fault brings it back (see Versioned)."""
+        return False
+
     def fixes(self) -> list[tuple[str, str]]:
         """(action, component) pairs that end this fault."""
         return [(action, self.spec.target) for action in self.kind.fixes]
@@ -159,6 +163,9 @@ class Versioned(Fault):
 
     def fixed_by(self, ticket) -> bool:
         return super().fixed_by(ticket) and not self._deployed()
+
+    def back(self) -> bool:
+        return self._deployed()  # the rollback was undone: the version runs again, and so does the fault
 
     def end(self) -> None:
         super().end()

@@ -2,8 +2,8 @@
 
 An action takes simulated time, may fail (seeded draw), is logged when requested, started
 and finished, and on success leaves an undo that restores what it changed. Listeners (the
-fault injector) hear of every finished action, which is how a fix ends a fault without the
-twin knowing about faults.
+fault injector) hear of every finished and every undone action, which is how a fix ends a
+fault (and an undone fix may bring it back) without the twin knowing about faults.
 
 Actions cost what they cost in a real estate, whether they fix anything or not, so a wrong
 action is never free: a restart (and a config revert, a certificate rotation) rolls the
@@ -459,6 +459,8 @@ class ControlPlane:
         ticket.status = "undone"
         self.twin.log.emit(self.twin.now, "action_undone", action_id=ticket.id, action=ticket.action,
                            target=ticket.target, by=requester)
+        for listener in self.listeners:  # what the undone action had ended may be back
+            listener(ticket)
         return True
 
 
