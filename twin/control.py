@@ -105,14 +105,15 @@ def _hold(twin: Twin, owner: str, seconds: float, sets: list[tuple[str, int, flo
 
 
 def _decay(twin: Twin, owner: str, field_: str, indices: list[int], peak: float, seconds: float) -> None:
-    """A multiplicative effect owned by `owner`: `peak` now, back to 1 linearly over `seconds`."""
+    """A multiplicative effect owned by `owner`: `peak` now, back to 1 linearly over `seconds`
+    (updated every DECAY_STEP); clearing the owner early ends it."""
     t0 = twin.now
 
     def run():
         while True:
             left = 1.0 - (twin.now - t0) / seconds
-            if left <= 0:
-                twin.effects.clear(owner)
+            if left <= 0 or (twin.now > t0 and twin.effects.get(owner, field_, indices[0]) is None):
+                twin.effects.clear(owner)  # over, or cleared meanwhile (an undo): stays cleared
                 return
             for i in indices:
                 twin.effects.set(owner, field_, i, 1.0 + (peak - 1.0) * left)
