@@ -22,7 +22,9 @@ from opstwin.agents.reasoners import Reasoner
 
 ESCALATED_QUIET = 3600.0  # an escalated incident closes after this long without alerts
 OWN = {"rate_spike", "down", "restarts", "memory"}  # symptoms a cascade does not give a caller
-CASCADE = {"log:upstream_error", "log:connection_timeout", "log:slow_request", "log:overloaded", "log:cert_expired"}
+# log signals a caller shows when something it depends on fails (its own lines are then about the call)
+CASCADE = {"log:upstream", "log:timeout", "log:slow", "log:overload", "log:tls", "log:reset", "log:error",
+           "log:probe", "log:rate_limited"}
 
 
 @dataclass

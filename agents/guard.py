@@ -112,10 +112,11 @@ class Guard(Agent):
         w = self.watches.get(r.task)
         if w is None:
             return
-        if m.sender == self.control:  # our undo went through
+        if m.sender == self.control:  # our undo's answer: either way the step is over, the incident moves on
+            reason = "SLI of the blast radius regressed" + ("" if r.status == "undone" else "; nothing to undo")
             ctx.send("failure", "action_result", self.coordinator,
                      ActionResult(task=r.task, action_id=r.action_id, action=w.action, target=w.target,
-                                  status="undone", reason="SLI of the blast radius regressed"))
+                                  status="undone", reason=reason))
             del self.watches[r.task]
         elif r.status == "succeeded":
             w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks

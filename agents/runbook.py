@@ -82,7 +82,8 @@ RUNBOOK: tuple[Hypothesis, ...] = (
                (("reset_network", {}),), needs=("log:timeout", "log:reset", "log:unreachable")),
     Hypothesis("memory_leak", "service", "compute",
                {"memory": 3, "log:gc": 3, "log:oom": 3, "restarts": 1},
-               (("restart_service", {}), ("rollback_deployment", {})), needs=("memory", "log:gc", "log:oom")),
+               (("rollback_deployment", {}), ("restart_service", {})),  # a restart only buys time
+               needs=("memory", "log:gc", "log:oom")),
     Hypothesis("crash_loop", "service", "deploy",
                {"log:crash": 4, "restarts": 2, "down": 1, "log:config": 1, "log:probe": 1},
                (("revert_config", {}), ("rollback_deployment", {})), needs=("log:crash",)),

@@ -2,9 +2,10 @@
 
 A :class:`Fault` is one injected fault. It changes the twin only through effects owned by
 its id (``twin.effects.set(fault.id, ...)``), so ending it (:meth:`Fault.end`) is one
-``effects.clear`` and leaves no residue, however faults overlap. The one exception is
-``bad_deployment``, which uses the twin's real deployment mechanism so that the control
-plane's ``rollback_deployment`` is what undoes it.
+``effects.clear`` and leaves no residue, however faults overlap. The exceptions are
+``bad_deployment`` and ``memory_leak`` (:class:`Versioned`), which ship as a new version through
+the twin's real deployment mechanism so that the control plane's ``rollback_deployment`` is what
+undoes them.
 
 Life cycle, driven by :class:`faults.injector.Injector`: ``begin()`` at injection, then
 ``update(frame)`` after every tick while the fault is active (ramps, and symptoms that
@@ -51,6 +52,10 @@ class Fault:
     def end(self) -> None:
         """Remove what the fault does (the fixing action has done its own part)."""
         self.twin.effects.clear(self.id)
+
+    def back(self) -> bool:
+        """Whether undoing the action that ended this fault brings it back (see Versioned)."""
+        return False
 
     def fixes(self) -> list[tuple[str, str]]:
         """(action, component) pairs that end this fault."""
@@ -133,16 +138,56 @@ class CpuSaturation(Fault):
         self.set_logs(np.flatnonzero(self.twin.svc_host == self.i), "throttle")
 
 
-class MemoryLeak(Fault):
-    """Memory per replica climbs at `rate`; past 80% of the limit GC pauses slow the service
-    and some requests time out; at the limit the replicas are OOM-killed and start again
-    (the twin does that), and the leak goes on until the service is restarted on purpose."""
+class Versioned(Fault):
+    """A fault that ships as a new version of its target, rolled out with the twin's own deployment
+    events (``deployment_started`` now, ``deployment_finished`` after `rollout`); it lasts until
+    that version is rolled back (a transient one is rolled back when it expires)."""
+
+    def deploy(self, changes: VersionChanges, rollout: float, version: str | None = None) -> None:
+        tw, target = self.twin, self.spec.target
+        previous = tw.version(target)
+        self.version = version or f"{previous}.{len(tw.versions[self.i])}"
+        tw.log.emit(tw.now, "deployment_started", service=target, version=self.version, previous=previous)
+        tw.deploy(target, self.version, changes)
+        self.bad = tw.versions[self.i][-1]
+        tw.env.process(self._finish(rollout))
+
+    def _finish(self, rollout: float):
+        yield self.twin.env.timeout(rollout)
+        if self._deployed():
+            self.twin.log.emit(self.twin.now, "deployment_finished", service=self.spec.target, version=self.version)
+
+    def _deployed(self) -> bool:
+        return any(v is self.bad for v in self.twin.versions[self.i])
+
+    def fixed_by(self, ticket) -> bool:
+        return super().fixed_by(ticket) and not self._deployed()
+
+    def back(self) -> bool:
+        return self._deployed()  # the rollback was undone: the version runs again, and so does the fault
+
+    def end(self) -> None:
+        super().end()
+        if self.resolved_by == "expired" and self.twin.versions[self.i][-1] is self.bad:
+            self.twin.rollback(self.spec.target)  # a transient bad version is rolled back automatically
+
+    def ground_truth(self) -> dict[str, Any]:
+        return {**super().ground_truth(), "params": {**self.spec.params(), "version": self.version}}
+
+
+class MemoryLeak(Versioned):
+    """A new version leaks `rate` bytes/s per replica: past 80% of the limit GC pauses slow the
+    service and some requests time out; at the limit the replicas are OOM-killed and start again
+    (the twin does that). The leak is in the code: a restart (or a reboot) empties memory and buys
+    time, but it fills again; only rolling the version back ends it."""
+
+    ROLLOUT = 60.0
 
     def begin(self) -> None:
         tw, i = self.twin, self.i
         self.rate = float(self.spec.rate if self.spec.rate is not None
                           else tw.mem_limit[i] * 0.6 / (self.spec.oom_after or 900.0))
-        self.set("svc_leak", i, self.rate)
+        self.deploy(VersionChanges(memory_leak=self.rate), self.ROLLOUT)
 
     def update(self, frame) -> None:
         gc = float(np.clip((frame.memory[self.i] - 0.8) / 0.2, 0.0, 1.0))
@@ -150,7 +195,8 @@ class MemoryLeak(Fault):
         self.set("svc_err_add", self.i, 0.15 * gc)
 
     def ground_truth(self) -> dict[str, Any]:
-        return {**super().ground_truth(), "params": {**self.spec.params(), "bytes_per_second": self.rate}}
+        gt = super().ground_truth()
+        return {**gt, "params": {**gt["params"], "bytes_per_second": self.rate}}
 
 
 class ConnectionPoolExhaustion(Fault):
@@ -181,39 +227,15 @@ class DependencyOutage(Fault):
 
 
 # ------------------------------------------------------------------ deploy
-class BadDeployment(Fault):
-    """A new version of the target, slower (and maybe failing more), rolled out with the
-    twin's own deployment events; it lasts until that version is rolled back."""
+class BadDeployment(Versioned):
+    """A new version of the target, slower (and maybe failing more); it lasts until that version
+    is rolled back."""
 
     def begin(self) -> None:
-        tw, s = self.twin, self.spec
-        previous = tw.version(s.target)
-        self.version = s.version or f"{previous}.{len(tw.versions[self.i])}"
-        tw.log.emit(tw.now, "deployment_started", service=s.target, version=self.version, previous=previous)
-        tw.deploy(s.target, self.version, VersionChanges(latency_factor=s.latency_factor,
-                                                         capacity_factor=s.capacity_factor, error_rate=s.error_rate))
-        self.bad = tw.versions[self.i][-1]
+        s = self.spec
+        self.deploy(VersionChanges(latency_factor=s.latency_factor, capacity_factor=s.capacity_factor,
+                                   error_rate=s.error_rate), s.rollout, s.version)
         self.set_logs(np.array([self.i]), "regression")
-        tw.env.process(self._finish(s.rollout))
-
-    def _finish(self, rollout: float):
-        yield self.twin.env.timeout(rollout)
-        if self._deployed():
-            self.twin.log.emit(self.twin.now, "deployment_finished", service=self.spec.target, version=self.version)
-
-    def _deployed(self) -> bool:
-        return any(v is self.bad for v in self.twin.versions[self.i])
-
-    def fixed_by(self, ticket) -> bool:
-        return super().fixed_by(ticket) and not self._deployed()
-
-    def end(self) -> None:
-        super().end()
-        if self.resolved_by == "expired" and self.twin.versions[self.i][-1] is self.bad:
-            self.twin.rollback(self.spec.target)  # a transient bad deployment is rolled back automatically
-
-    def ground_truth(self) -> dict[str, Any]:
-        return {**super().ground_truth(), "params": {**self.spec.params(), "version": self.version}}
 
 
 class CrashLoop(Fault):

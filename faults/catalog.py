@@ -68,8 +68,9 @@ CATALOG: dict[str, FaultType] = {t.name: t for t in (
        ("log:throttled", "host_wide", "latency", "log:overload", "errors"), ("migrate_noisy_neighbour",),
        s.CpuSaturation, b.CpuSaturation, ("latency", "log:upstream")),
     _t("memory_leak", "compute", "service",
-       "memory climbs until replicas are OOM-killed, over and over; GC pauses before each kill",
-       ("memory", "log:gc", "log:oom", "restarts", "latency"), ("restart_service",),
+       "a new version leaks memory until replicas are OOM-killed, over and over (GC pauses before each "
+       "kill); a restart only buys time, a rollback fixes it",
+       ("memory", "log:gc", "log:oom", "restarts", "latency"), ("rollback_deployment",),
        s.MemoryLeak, b.MemoryLeak, ("latency", "log:upstream")),
     _t("connection_pool_exhaustion", "compute", "service",
        "leaked database connections empty a service's pool: waits, then failures, ramping",

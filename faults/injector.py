@@ -10,7 +10,9 @@ Each injection is logged as ``fault_injected`` (id, type, category, target, targ
 fixes, params); each end as ``fault_resolved`` (``by`` = the fixing action's id, or
 ``"expired"``). The injector hears every finished action through
 ``ControlPlane.listeners``: a succeeded action that is one of an active fault's fixes
-ends it; any other action leaves it in place. After every tick it updates the active
+ends it; any other action leaves it in place. When the fixing action is undone and the fault
+is back (:meth:`Fault.back`: a rolled-back version redeployed) it is active again, logged as
+``fault_reopened``, until another fix ends it. After every tick it updates the active
 faults (ramps, state-dependent symptoms) through ``Twin.tick_listeners``.
 """
 
@@ -114,6 +116,13 @@ class Injector:
 
     # --------------------------------------------------------- listening
     def _on_action(self, ticket: Ticket) -> None:
+        if ticket.status == "undone":
+            for fault in self.faults:
+                if fault.resolved_by == ticket.id and fault.back():
+                    fault.resolved_at = fault.resolved_by = None
+                    self.twin.log.emit(self.twin.now, "fault_reopened", fault_id=fault.id, type=fault.kind.name,
+                                       target=fault.spec.target, by=ticket.id)
+            return
         if ticket.status != "succeeded":
             return
         for fault in self.active:

@@ -17,6 +17,7 @@ from opstwin.faults.targets import fault_errors
 from opstwin.agents.policies import PolicyError, load_policy
 from opstwin.scenarios.errors import Problem, ScenarioError
 from opstwin.scenarios.schema import Scenario
+from opstwin.twin.control import ACTIONS
 from opstwin.twin.spec import reference_errors
 from opstwin.twin.synthetic import generate
 
@@ -146,7 +147,7 @@ def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = 
 
 
 def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
-    """Cross-checks between sections (load weights, deployment times, fault targets)."""
+    """Cross-checks between sections (load weights, deployment times, fault targets, action names)."""
     names = {s.name for s in scenario.topology.services}
     called = {d.service for s in scenario.topology.services for d in s.dependencies()}
     entries = {s.name for s in scenario.topology.services if s.entry} or names - called  # as the twin decides
@@ -161,6 +162,9 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
         if dep.at >= scenario.duration:
             out.append((f"deployments[{i}].at", "deployment is scheduled after the end of the run"))
     out += fault_errors(scenario.faults, scenario.topology, scenario.duration)
+    for key in scenario.actions:
+        if key not in ACTIONS:
+            out.append((f"actions.{key}", f"unknown action {key!r}; known: {', '.join(ACTIONS)}"))
     for i, spec in enumerate(scenario.agents.specialists):
         try:
             load_policy(spec.policy)

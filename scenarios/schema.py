@@ -7,7 +7,8 @@ errors. ``opstwin schema`` prints this model's JSON Schema for editors.
 The ``faults:`` section (see :mod:`faults.spec`) has ``scheduled`` faults, one mapping per
 fault (``type``, ``target``, ``at``, the type's own keys, optional ``duration``), and ``random``
 ones (``rate_per_hour``, ``types``, optional ``targets``, ``window: {start, end}``), drawn from
-the seed. A scenario without faults is valid: it measures false alarms.
+the seed. A scenario without faults is valid: it measures false alarms. ``actions:`` overrides
+control-plane actions' failure probability and duration, by action name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import Field
 
 from opstwin.agents.spec import AgentsSpec
 from opstwin.faults.spec import FaultsSpec
-from opstwin.twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
+from opstwin.twin.spec import ActionSettings, DeploymentSpec, LoadSpec, Strict, TopologySpec
 from opstwin.twin.units import Duration
 
 
@@ -35,6 +36,9 @@ class Scenario(Strict):
     deployments: list[DeploymentSpec] = Field(default_factory=list)
     faults: FaultsSpec = Field(default_factory=FaultsSpec, description="scheduled and seeded random faults")
     agents: AgentsSpec = Field(default_factory=AgentsSpec, description="the agent team (defaults if absent)")
+    actions: dict[str, ActionSettings] = Field(
+        default_factory=dict, description="per control-plane action (by name): `fail` probability and `duration`, "
+                                          "overriding the action's own (see `twin/control.py`)")
 
     @property
     def ticks(self) -> int:

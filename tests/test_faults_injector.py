@@ -214,7 +214,7 @@ def test_faults_on_dependent_components_at_once(monkeypatch):
     r.request("restart_service", "db")
     r.advance(120)
     assert not outage.active and leak.active
-    r.request("restart_service", "api")
+    r.request("rollback_deployment", "api")  # the leak came with a version: only a rollback ends it
     r.advance(300)
     assert not leak.active and r.mean_health(60) > h0 - 0.01
 
@@ -355,3 +355,33 @@ def test_yaml_flow_entries_as_in_the_docs():
     """
     spec = FaultsSpec.model_validate(yaml.safe_load(text.replace("\n    ", "\n")))
     assert spec.scheduled[0].rate == 20e6 and spec.random[0].window.start == 3600.0
+
+
+def test_undoing_the_rollback_that_ended_a_versioned_fault_brings_it_back(monkeypatch):
+    no_action_failures(monkeypatch)
+    r = rig()
+    r.advance(300)
+    leak = r.inject({"type": "memory_leak", "target": "api", "oom_after": "5m"})
+    r.advance(600)
+    ticket = r.request("rollback_deployment", "api")
+    r.advance(180)
+    assert not leak.active and leak.resolved_by == ticket.id
+    assert r.control.undo(ticket.id)  # e.g. the guard, misled by another fault on the same service
+    assert leak.active and leak.resolved_at is None
+    [reopened] = r.twin.log.of_kind("fault_reopened")
+    assert reopened["fault_id"] == leak.id and reopened["by"] == ticket.id
+    again = r.request("rollback_deployment", "api")
+    r.advance(180)
+    assert not leak.active and leak.resolved_by == again.id
+
+
+def test_undoing_a_fix_that_ends_a_fault_for_good_leaves_it_resolved(monkeypatch):
+    no_action_failures(monkeypatch)
+    r = rig()
+    r.advance(300)
+    spike = r.inject({"type": "traffic_spike", "target": "web", "factor": 5})
+    r.advance(300)
+    ticket = r.request("rate_limit", "web")
+    r.advance(60)
+    assert not spike.active and r.control.undo(ticket.id)
+    assert not spike.active and not r.twin.log.of_kind("fault_reopened")

@@ -28,6 +28,7 @@ class Case:
     symptoms: Callable[[Rig, int, dict], None]  # asserts, given the rig, the fault's first tick and baseline
     still_broken: Callable[[Rig, int], bool] | None = None  # default: health stays clearly down
     drop: float = 0.05  # health must fall by at least this much
+    residual: float = 0.01  # health after the fix may stay this far below (the fix's own lasting cost)
     extra: dict = field(default_factory=dict)
 
 
@@ -135,12 +136,12 @@ CASES = {
     "disk_failure": Case({"type": "disk_failure", "target": "d2"},
                          ("replace_disk", "d2", {}), ("clean_disk", "d2", {}), s_disk_failure),
     "host_failure": Case({"type": "host_failure", "target": "h2"},
-                         ("reboot_host", "h2", {}), ("reset_network", "h2", {}), s_host_failure),
+                         ("reboot_host", "h2", {}), ("reboot_host", "h1", {}), s_host_failure),
     "cpu_saturation": Case({"type": "cpu_saturation", "target": "h2", "ramp": "2m"},
                            ("migrate_noisy_neighbour", "h2", {}), ("reboot_host", "h2", {}), s_cpu_saturation),
     "memory_leak": Case({"type": "memory_leak", "target": "api", "oom_after": "5m"},
-                        ("restart_service", "api", {}), ("scale_service", "api", {"replicas": 3}), s_memory_leak,
-                        still_broken=more_ooms),
+                        ("rollback_deployment", "api", {}), ("restart_service", "api", {}), s_memory_leak,
+                        still_broken=more_ooms),  # a restart only buys time: the new version still leaks
     "connection_pool_exhaustion": Case({"type": "connection_pool_exhaustion", "target": "api", "ramp": "5m"},
                                        ("restart_service", "api", {}), ("revert_config", "api", {}), s_pool),
     "dependency_outage": Case({"type": "dependency_outage", "target": "db"},
@@ -158,7 +159,8 @@ CASES = {
     "network_partition": Case({"type": "network_partition", "target": "h1", "peer": "h2"},
                               ("reset_network", "h2", {}), ("reset_network", "h3", {}), s_partition),
     "traffic_spike": Case({"type": "traffic_spike", "target": "web", "factor": 5, "ramp": "2m"},
-                          ("rate_limit", "web", {}), ("restart_service", "web", {}), s_spike),
+                          ("rate_limit", "web", {}), ("restart_service", "web", {}), s_spike,
+                          residual=0.03),  # the limit turns away a few legitimate users while it holds
 }
 
 
@@ -197,7 +199,7 @@ def test_fixing_action_restores_health(name, monkeypatch):
     r.advance(SETTLE)
     assert ticket.status == "succeeded"
     assert not fault.active and fault.resolved_by == ticket.id and fault.resolved_at == ticket.finished_at
-    assert r.mean_health(120) > h0 - 0.01, "health back close to its pre-fault value"
+    assert r.mean_health(120) > h0 - case.residual, "health back close to its pre-fault value"
     resolved = r.twin.log.of_kind("fault_resolved")
     assert [(e["fault_id"], e["by"]) for e in resolved] == [(fault.id, ticket.id)]
 

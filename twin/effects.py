@@ -2,7 +2,7 @@
 
 Every owner (a fault id, say) sets contributions to named per-element modifiers; the twin's
 modifier array for that element is the combination of the current contributions (a product,
-a sum, or a maximum) over the identity. Clearing an owner recomputes exactly the elements it
+a sum, a maximum or a minimum) over the identity. Clearing an owner recomputes exactly the elements it
 touched, so an ended fault leaves no residue, however many faults overlapped. Contributions are
 kept in insertion order, so the combination is deterministic.
 """
@@ -19,7 +19,7 @@ import numpy as np
 @dataclass(frozen=True)
 class Modifier:
     array: np.ndarray
-    op: str  # "mul", "add" or "max"
+    op: str  # "mul", "add", "max" or "min"
     identity: float
 
 
@@ -34,7 +34,7 @@ class Effects:
         self._keys: dict[str, set[int]] = {}  # per field: the elements with a contribution
 
     def register(self, field: str, array: np.ndarray, op: str, identity: float) -> None:
-        if op not in ("mul", "add", "max"):
+        if op not in ("mul", "add", "max", "min"):
             raise ValueError(f"unknown modifier op {op!r}")
         array[...] = identity
         self._mods[field] = Modifier(array, op, identity)
@@ -82,6 +82,7 @@ class Effects:
             "mul": lambda v: float(math.prod(v)) if v else mod.identity,
             "add": lambda v: float(sum(v)) + mod.identity,
             "max": lambda v: max([mod.identity, *v]),
+            "min": lambda v: min([mod.identity, *v]),
         }[mod.op]
         mod.array.flat[index] = mod.identity if not values else combine(values)
         keys = self._keys.setdefault(field, set())

@@ -41,6 +41,9 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
               doc="Ground truth: never shown to agents."),
     EventKind("fault_resolved", "faults.injector", ("fault_id", "type", "target", "by"),
               doc="`by` is the fixing action's id, `expired` or `operator`."),
+    EventKind("fault_reopened", "faults.injector", ("fault_id", "type", "target", "by"),
+              doc="The action that ended the fault was undone and the fault is back (a rolled-back "
+                  "version redeployed); `by` is that action's id."),
     EventKind("action_started", "twin.control", (*_ACTION, "params", "eta"),
               doc="A control-plane action was accepted; `by` is the requester (agent name or `operator`)."),
     EventKind("action_succeeded", "twin.control", _ACTION, doc="The action took effect."),

@@ -6,9 +6,11 @@ to the next tick and recomputes the whole cloud at once:
 
 1. user load at the entry services (diurnal cycle x seeded noise x effects);
 2. request rates flow to dependencies, level by level (one sparse product per level);
-3. capacity from replicas that are up, host CPU contention; utilisation rho;
+3. capacity from replicas that are up, host CPU contention; utilisation rho of the admitted
+   rate (a rate limit admits at most its cap; requests above it fail fast, 429);
 4. own latency (queueing: p50 = S/(1-rho), p99 = S(2 + 3 rho/(1-rho)), sharp near saturation)
-   and own errors (intrinsic, effects, load shedding above rho = 1, failed or full disks);
+   and own errors (intrinsic, effects, rate-limit rejections, load shedding above rho = 1,
+   failed or full disks);
 5. errors and latency flow back from dependencies (log-space product; critical-path max);
 6. memory (with leaks and OOM kills), disks (writes, fills), restarts;
 7. log lines per (service, template), drawn where a condition holds plus a low background
@@ -41,6 +43,7 @@ from opstwin.twin.topology import Topology
 
 RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
 TIMEOUT_SECONDS = 30.0
+IDLE_CPU = 0.05  # share of a replica's full-load CPU it burns idle (runtime, GC, probes): more replicas, more CPU
 BASE_RTT = 0.0005  # seconds, host round trip on a healthy network  # latency is capped here: callers give up
 LOG_LINES_PER_ERROR = 0.2  # one ERROR line per 5 failed requests
 SLOW_LINES_PER_REQUEST = 0.002  # WARN lines per request when p99 misses the SLO
@@ -144,7 +147,7 @@ class Twin:
             ("svc_log", "max", -1.0, n), ("svc_cpu_add", "add", 0.0, n), ("svc_crash_rate", "add", 0.0, n),
             ("svc_rate_mult", "mul", 1.0, n), ("host_steal", "add", 0.0, h), ("host_down", "add", 0.0, h),
             ("host_net_lat", "add", 0.0, h), ("disk_fill", "add", 0.0, d), ("disk_failed", "add", 0.0, d),
-            ("partition", "add", 0.0, h * h),
+            ("partition", "add", 0.0, h * h), ("svc_rate_cap", "min", math.inf, n), ("svc_reject", "add", 0.0, n),
         ):
             arr = np.zeros(size)
             setattr(self, name, arr)
@@ -200,6 +203,10 @@ class Twin:
             rate[a:b] += fwd @ rate[:a]
         if on("svc_rate_mult"):
             rate *= self.svc_rate_mult
+        load, limited = rate, None  # a rate limit admits at most its cap; the rest fail fast (429)
+        if on("svc_rate_cap"):
+            load = np.minimum(rate, self.svc_rate_cap)
+            limited = np.divide(rate - load, rate, out=np.zeros(n), where=rate > 0)
         # 3. capacity and utilisation
         up = (self.down_until <= t)
         if on("host_down"):
@@ -214,11 +221,11 @@ class Twin:
         if rolling.any():
             cap[rolling] *= 0.5
         with np.errstate(divide="ignore", invalid="ignore"):
-            rho = rate / cap
+            rho = load / cap
         rho[cap <= 0] = np.inf
-        rho[rate == 0] = 0.0
+        rho[load == 0] = 0.0
         busy = np.minimum(rho, 1.0)
-        cpu = busy * self.cpu_per * self.replicas
+        cpu = (IDLE_CPU + (1 - IDLE_CPU) * busy) * self.cpu_per * self.replicas
         if on("svc_cpu_add"):
             cpu += self.svc_cpu_add
         demand = np.bincount(self.svc_host, weights=cpu, minlength=len(topo.hosts)) + self.host_steal
@@ -240,6 +247,10 @@ class Twin:
         ok = (1 - self.err0) * up
         if on("svc_err_add"):
             ok *= 1 - self.svc_err_add
+        if limited is not None:
+            ok *= 1 - limited
+        if on("svc_reject"):
+            ok *= 1 - self.svc_reject
         overloaded = rho > 1
         shed = np.zeros(n)
         if overloaded.any():
@@ -391,6 +402,7 @@ class Twin:
 
     def _apply_version(self, i: int) -> None:
         self.deployed_at[i] = self.now
+        self.mem_extra[i] = 0.0  # new processes: whatever the old ones leaked is gone
         v = self.versions[i][-1]
         self.capacity[i], self.latency[i], self.err0[i] = v.capacity, v.latency, v.error_rate
         self.cpu_per[i], self.leak[i] = v.cpu, v.memory_leak

@@ -118,6 +118,15 @@ class DeploymentSpec(Strict):
     rollout: Duration = Field(60.0, gt=0, description="time the rollout takes")
 
 
+class ActionSettings(Strict):
+    """A scenario's setting for one control-plane action (``actions: {restart_service: {fail: 0.05}}``)."""
+
+    fail: float | None = Field(None, ge=0, le=1, description="probability the action fails on a healthy target "
+                                                             "(raised while its host is down or saturated); "
+                                                             "default: the action's own")
+    duration: Duration | None = Field(None, gt=0, le=86400, description="sim time the action takes; default: its own")
+
+
 def reference_errors(topology: TopologySpec, deployments: list[DeploymentSpec] = ()) -> list[tuple[str, str]]:
     """(field path, problem) for every dangling name, duplicate or dependency cycle."""
     errors: list[tuple[str, str]] = []

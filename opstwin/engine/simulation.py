@@ -103,7 +103,7 @@ class Simulation:
         self.log = EventLog(self.log_path)
         self.log.listeners.extend(self.event_hooks)
         self.twin = Twin(s.topology, s.load, s.deployments, seed=self.seed, tick=s.tick, log=self.log)
-        self.control = ControlPlane(self.twin)
+        self.control = ControlPlane(self.twin, s.actions)
         self.faults = Injector(self.twin, self.control, s.faults, seed=self.seed, duration=s.duration)
         self.log.emit(0.0, "run_started", scenario=s.name, seed=self.seed, services=self.twin.topo.n_services,
                       hosts=len(self.twin.topo.hosts), duration=s.duration, tick=s.tick)

@@ -25,8 +25,9 @@ Definitions (also in the README):
 - Cost: ``actions_per_fault`` = team actions / injected faults (a run without faults: actions).
   An action is *harmful* when its target lies outside the root of every fault active when it
   started (the root: the fault's component, a partition's peer, and the services placed on a
-  faulty host or disk), or when health one tick after it finished is more than 0.02 below health
-  the tick before it started. ``slo_minutes_lost``: the error budget burnt, sum over ticks of
+  faulty host or disk), or when health at some tick from its start to one tick after it finished
+  is more than 0.02 below health the tick before it started (an action can hurt while it runs: a
+  reboot takes the host down). ``slo_minutes_lost``: the error budget burnt, sum over ticks of
   (1 - H) x tick length, in minutes (H is the share of user requests served within SLO and
   without error, so a full outage of one minute costs one minute).
 """
@@ -97,7 +98,7 @@ def _harmful(actions: list[dict[str, Any]], faults: list[dict[str, Any]], roots:
         off_root = not any(a["target"] in roots[f["id"]] for f in active)
         k0 = int(a["t"] // tick) - 1
         k1 = int(np.ceil(a.get("finished", end_of_run) / tick))
-        fell = 0 <= k0 and k1 < len(h) and h[k1] < h[k0] - HARM_DROP
+        fell = 0 <= k0 and k1 < len(h) and h[k0 + 1:k1 + 1].min() < h[k0] - HARM_DROP  # while it ran, or after
         harmful += int(bool(off_root or fell))
     return harmful
 
