@@ -20,7 +20,10 @@ Detection is two-stage so that 10,000 services fit in a tick:
    edge, so a learned model alone under-reports gross failures.)
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
-ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
+ones. A service does not start alerting during or within CHANGE_GRACE after a change on it (an action on it,
+its host or its disk, as the frame's change feed shows) or on anything it calls: a restart's dip
+or a network reset's dropped connections, and their echo upstream, are the change's, as an SRE silences alerts for a maintenance window. What
+still looks wrong after the grace alerts; what already alerted stays alerting. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
 ``log:<signal>`` (a signal of the mined log templates, agents/logreader.py), ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
 ``host_cpu``, ``host_net_latency``) with their values.
 
@@ -37,6 +40,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 from opstwin.agents.base import Agent, Context
@@ -52,6 +56,7 @@ MAX_TRAIN_ROWS = 4000
 LOG_WINDOW = 30  # ticks over which log signals are counted (as an SRE reads the last few minutes)
 READ_SERVICES = 64  # services whose lines a monitor reads per tick (those writing most first)
 READ_LINES = 12  # lines read per service per tick
+CHANGE_GRACE = 120.0  # seconds after a change window (an action) on a service before it may start alerting
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
@@ -96,6 +101,8 @@ class Monitor(Agent):
         self.tracks: dict[tuple[str, int], _Track] = {}
         self.pending: list[Alert] = []
         self.reader = LogReader()
+        self._held_key: tuple[int, ...] = ()
+        self._held: frozenset[int] = frozenset()
         self._log_window: deque[Counter[tuple[int, str]]] = deque()
         self._log_sums: Counter[tuple[int, str]] = Counter()
         self.fitted = False
@@ -194,6 +201,7 @@ class Monitor(Agent):
         # components whose state may change: flagged now, or tracked
         touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
         novel = self._read_logs(f, candidates, X[2])
+        held = self._in_change(f) if len(candidates) else frozenset()
         for j in sorted(touched):
             track = self.tracks.setdefault(("service", j), _Track())
             if confirmed[j]:
@@ -208,7 +216,7 @@ class Monitor(Agent):
             # an alert carries the symptoms seen in its last `clear_after` ticks: a new one is
             # reported at once, a vanished one (a surge that ended) once it stayed away
             current = tuple(sorted(k for k, t in track.last_seen.items() if f.tick - t < self.spec.clear_after))
-            if not track.alerting and track.flagged >= self.spec.persistence:
+            if not track.alerting and track.flagged >= self.spec.persistence and int(self.idx[j]) not in held:
                 track.alerting = True
                 track.sent = current
                 self.pending.append(self._service_alert(f, X, j, list(current)))
@@ -220,6 +228,21 @@ class Monitor(Agent):
                 self.pending.append(self._service_alert(f, X, j, [], cleared=True))
             if not track.alerting and track.flagged == 0 and track.normal >= self.spec.clear_after:
                 del self.tracks[("service", j)]
+
+    def _in_change(self, f: Frame) -> frozenset[int]:
+        """Services in a change window or within CHANGE_GRACE after it (an action on them, their host or
+        disk) and every service that calls them, directly or not: a change's dip shows upstream too."""
+        changed = np.flatnonzero(f.t < f.change_until + CHANGE_GRACE)
+        if not len(changed):
+            return frozenset()
+        key = tuple(changed.tolist())
+        if key != self._held_key:
+            graph, names = self.topo.graph, self.topo.services
+            held = {names[i] for i in key}
+            for name in list(held):
+                held |= nx.ancestors(graph, name)
+            self._held_key, self._held = key, frozenset(self.topo.index(n) for n in held)
+        return self._held
 
     def _read_logs(self, f: Frame, candidates: np.ndarray, lines: np.ndarray) -> dict[int, list[str]]:
         """Read the lines of the services worth a look (tracked or flagged; those writing most first, at

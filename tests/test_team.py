@@ -173,3 +173,23 @@ def test_an_unknown_or_missing_bidding_policy_is_refused_at_validation():
     text = str(err.value)
     assert "agents.specialists[0].policy: bidding policy model file not found: models/none.zip" in text
     assert "agents.specialists[1].policy: unknown bidding policy 'greedy'" in text
+
+
+@pytest.mark.parametrize("action,target", [("reset_network", "h2"), ("restart_service", "db"),
+                                           ("reboot_host", "h3")])
+def test_the_dip_of_an_operators_own_change_raises_no_alert(action, target, tmp_path):
+    """A change's own disruption (and its echo in the callers) is the change's, not a new fault's:
+    the frames carry a change feed and the monitors hold new alerts for a short grace after it."""
+    from opstwin.engine.simulation import Simulation
+
+    sim = Simulation(scenario_with(), seed=2, agents=True, log_path=tmp_path / "incidents.jsonl").start()
+    health = []
+    while not sim.done:
+        sim.step()
+        health.append(sim.twin.health)
+        if sim.tick == 360:  # 1 h in: well after warm-up
+            sim.control.request(action, target, requester="operator")
+    summary = sim.finish()
+    assert min(health[360:]) < 0.95, "the change did disrupt users"
+    assert summary["metrics"]["false_alerts"] == 0
+    assert [e["by"] for e in events(tmp_path, "action_started")] == ["operator"]

@@ -402,6 +402,7 @@ class ControlPlane:
         duration = self.duration(action)
         self.twin.log.emit(self.twin.now, "action_started", action_id=ticket.id, action=action, target=target,
                            params=params, by=requester, eta=self.twin.now + duration)
+        self.twin.mark_change(kind.target, target, self.twin.now + duration)
         kind.begin(self.twin, target, params, ticket.id, duration)
         self.twin.env.process(self._run(kind, ticket, duration, on_done))
         return ticket
@@ -441,6 +442,7 @@ class ControlPlane:
                 ticket.params = {**ticket.params, "reason": str(exc)}
         ticket.status = "failed" if failed else "succeeded"
         ticket.finished_at = self.twin.now
+        self.twin.mark_change(kind.target, ticket.target, self.twin.now)
         self.twin.log.emit(self.twin.now, "action_" + ticket.status, action_id=ticket.id, action=ticket.action,
                            target=ticket.target, by=ticket.requester)
         for listener in self.listeners:

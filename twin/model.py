@@ -124,6 +124,7 @@ class Twin:
         self.svc_disk = topo.svc_disk.copy()
         self.mem_extra = np.zeros(n)
         self.deployed_at = np.full(n, -np.inf)  # sim time of each service's last version change
+        self.change_until = np.full(n, -np.inf)  # end of the latest change window (an action) touching each service
         self.restarts = np.zeros(n)
         self.down_until = np.full(n, -1.0)  # all replicas down (OOM kill, restart of a single replica)
         self.rolling_until = np.full(n, -1.0)  # a rolling restart in progress: half capacity
@@ -317,7 +318,8 @@ class Twin:
                                 where=self.disk_size > 0),
             disk_io_errors=disk_io, host_cpu=demand / self.host_cpu,
             host_rtt=BASE_RTT * (1 + 0.1 * self.rng.random(len(topo.hosts))) + self.host_net_lat,
-            logs=batch, deployed_at=self.deployed_at.copy(), svc_host=self.svc_host.copy(),
+            logs=batch, deployed_at=self.deployed_at.copy(),
+            change_until=self.change_until.copy(), svc_host=self.svc_host.copy(),
         ), h
 
     def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
@@ -426,6 +428,19 @@ class Twin:
             self.rolling_until[i] = self.now + RESTART_SECONDS
         self.mem_extra[i] = 0.0
         self.restarts[i] += self.replicas[i]
+
+    def mark_change(self, kind: str, target: str, until: float) -> None:
+        """Note an operational change window (an action, planned to end at `until`) on `target` and the
+        services it touches: a host's services, a disk's writers. Frames carry it, as a change feed or
+        a dashboard annotation would."""
+        topo = self.topo
+        if kind == "service":
+            where = np.array([topo.index(target)])
+        elif kind == "host":
+            where = np.flatnonzero(self.svc_host == topo.host_index(target))
+        else:
+            where = np.flatnonzero(self.svc_disk == topo.disk_index(target))
+        self.change_until[where] = np.maximum(self.change_until[where], until)
 
     def service_host(self, service: str) -> str:
         return self.topo.hosts[self.svc_host[self.topo.index(service)]]

@@ -37,4 +37,5 @@ class Frame:
     host_rtt: np.ndarray  # seconds, round trip to each host as a node exporter would probe it
     logs: LogBatch  # WARN/ERROR lines: volumes per service, text on demand (twin.logs)
     deployed_at: np.ndarray  # sim time of each service's last version change (-inf: never), a copy
+    change_until: np.ndarray  # end of the latest change window (an action) touching each service (-inf: none), a copy
     svc_host: np.ndarray  # host index each service runs on now (a migration moves it), a copy
