@@ -180,7 +180,7 @@ class Monitor(Agent):
             "rate_spike": spike,
             "errors": err > np.maximum(m[0] * 3, m[0] + 0.01),
             "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
-            "memory": mem > 0.9,
+            "memory": mem > 0.8,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
             "restarts": restarts > 0,
             "down": down > 0,
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
