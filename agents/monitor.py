@@ -17,7 +17,9 @@ Detection is two-stage so that 10,000 services fit in a tick:
    (replicas down, restarts, p99 over SLO or 5x its baseline, errors over 5%) need no second
    opinion. (Tree
    ensembles isolate a point far outside the training range no faster than one at its
-   edge, so a learned model alone under-reports gross failures.)
+   edge, so a learned model alone under-reports gross failures.) The latency rule reads p99
+   smoothed over about a minute (an EWMA): one noisy tick over SLO is not a breach, and
+   telemetry is noisy (see ``twin.noise``).
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
@@ -54,6 +56,7 @@ LOG_WINDOW = 6  # ticks over which error-log templates are counted
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
+LATENCY_SMOOTHING = 0.3  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Monitor(Agent):
         self._train: list[np.ndarray] = []
         self._prev_restarts = np.zeros(n)
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
+        self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
         self._prev_disk = np.zeros(len(self.disks))
         self._disk_growth = np.zeros(len(self.disks))
         self.mean = self.std = None
@@ -166,8 +170,11 @@ class Monitor(Agent):
         self._rate_avg[calm] += alpha * (rate[calm] - self._rate_avg[calm])
 
     def _screen(self, f: Frame, X: np.ndarray) -> dict[str, np.ndarray]:
-        err, lat, lines, mem, restarts, down = X
+        err, raw_lat, lines, mem, restarts, down = X
         m = self.mean
+        # p99 over SLO as an SLO alert would see it: over a short window, not one noisy tick
+        prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
+        lat = self._lat_ewma = prev + LATENCY_SMOOTHING * (raw_lat - prev)
         spike = f.rate[self.idx] > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
         flags = {

@@ -8,6 +8,11 @@ The ``faults:`` section (see :mod:`faults.spec`) has ``scheduled`` faults, one m
 fault (``type``, ``target``, ``at``, the type's own keys, optional ``duration``), and ``random``
 ones (``rate_per_hour``, ``types``, optional ``targets``, ``window: {start, end}``), drawn from
 the seed. A scenario without faults is valid: it measures false alarms.
+
+Confounders (things that look like faults but are not) live beside them: ``load.surges`` and
+``load.random_surges`` (legitimate flash crowds), ``random_deployments`` (routine benign
+releases), a disk's ``growth`` (organic data growth); ``telemetry`` sets how noisy the
+monitoring data is (see :class:`twin.spec.TelemetrySpec`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pydantic import Field
 
 from opstwin.agents.spec import AgentsSpec
 from opstwin.faults.spec import FaultsSpec
-from opstwin.twin.spec import DeploymentSpec, LoadSpec, Strict, TopologySpec
+from opstwin.twin.spec import DeploymentSpec, LoadSpec, RandomDeploymentsSpec, Strict, TelemetrySpec, TopologySpec
 from opstwin.twin.units import Duration
 
 
@@ -33,6 +38,10 @@ class Scenario(Strict):
     topology: TopologySpec
     load: LoadSpec = Field(default_factory=LoadSpec)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    random_deployments: list[RandomDeploymentsSpec] = Field(
+        default_factory=list, description="routine benign deployments drawn from the seed (decoys)")
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec,
+                                     description="noise of the monitoring data (errors, latency, scrape gaps)")
     faults: FaultsSpec = Field(default_factory=FaultsSpec, description="scheduled and seeded random faults")
     agents: AgentsSpec = Field(default_factory=AgentsSpec, description="the agent team (defaults if absent)")
 
