@@ -56,7 +56,7 @@ LOG_WINDOW = 6  # ticks over which error-log templates are counted
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
-LATENCY_SMOOTHING = 0.3  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
+LATENCY_SMOOTHING = 0.1  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
 
 
 @dataclass
