@@ -39,7 +39,8 @@ class FaultType:
     def parameters_schema(self) -> dict:
         """JSON Schema of the type's own keys (beyond type, target, at and the seeded jitter and targets)."""
         schema = self.model.model_json_schema(mode="validation")
-        props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("type", "target", "at", "jitter", "targets")}
+        common = ("type", "target", "at", "jitter", "targets")  # every fault has these
+        props = {k: v for k, v in schema.get("properties", {}).items() if k not in common}
         return {"type": "object", "properties": props,
                 "required": [r for r in schema.get("required", []) if r in props]}
 
