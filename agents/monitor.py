@@ -19,7 +19,9 @@ Detection is two-stage so that 10,000 services fit in a tick:
    ensembles isolate a point far outside the training range no faster than one at its
    edge, so a learned model alone under-reports gross failures.) The latency rule reads p99
    smoothed over about a minute (an EWMA): one noisy tick over SLO is not a breach, and
-   telemetry is noisy (see ``twin.noise``).
+   telemetry is noisy (see ``twin.noise``); the error rules also need enough failed requests
+   over the baseline's count (a Poisson bound), since on a service with few requests a single
+   failure is a large share.
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
 ones. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
@@ -56,6 +58,7 @@ LOG_WINDOW = 6  # ticks over which error-log templates are counted
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
+ERROR_COUNT_SIGMAS = 3.0  # an error rule needs this many Poisson sigmas of failed requests over the baseline
 LATENCY_SMOOTHING = 0.1  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
 
 
@@ -172,6 +175,11 @@ class Monitor(Agent):
     def _screen(self, f: Frame, X: np.ndarray) -> dict[str, np.ndarray]:
         err, raw_lat, lines, mem, restarts, down = X
         m = self.mean
+        # failed requests, not only their share: on a service with few requests one failure is a
+        # large share, and error counts are binomial; a Poisson bound over the baseline's count
+        requests = f.rate[self.idx] * self.tick_seconds
+        expected = m[0] * requests
+        many = err * requests > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
         # p99 over SLO as an SLO alert would see it: over a short window, not one noisy tick
         prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
         lat = self._lat_ewma = prev + LATENCY_SMOOTHING * (raw_lat - prev)
@@ -179,7 +187,7 @@ class Monitor(Agent):
         self._track_rate(f, spike)
         flags = {
             "rate_spike": spike,
-            "errors": err > np.maximum(m[0] * 3, m[0] + 0.01),
+            "errors": (err > np.maximum(m[0] * 3, m[0] + 0.01)) & many,
             "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
             "memory": mem > 0.9,
             "restarts": restarts > 0,
@@ -187,7 +195,8 @@ class Monitor(Agent):
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
         }
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
-        self._sure = (down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1]) | (err > np.maximum(0.05, m[0] * 10))
+        self._sure = ((down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1])
+                      | ((err > np.maximum(0.05, m[0] * 10)) & many))
         return flags
 
     def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
