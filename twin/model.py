@@ -37,10 +37,10 @@ from opstwin.twin.effects import Effects
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.health import health
 from opstwin.twin.logs import TEMPLATE_ID
+from opstwin.twin.noise import Observer
 from opstwin.twin.rng import generator
 from opstwin.twin.spec import (DeploymentSpec, LoadSpec, RandomDeploymentsSpec, TelemetrySpec, TopologySpec,
                                VersionChanges)
-from opstwin.twin.noise import Observer
 from opstwin.twin.telemetry import Frame
 from opstwin.twin.topology import Topology
 

@@ -29,7 +29,7 @@ from opstwin.twin.rng import generator
 from opstwin.twin.spec import TelemetrySpec
 from opstwin.twin.telemetry import Frame
 
-TIMEOUT_SECONDS = 30.0
+TIMEOUT_SECONDS = 30.0  # as twin.model: callers give up; jitter never reports a latency beyond it
 STALE_FIELDS = ("rate", "throughput", "p50", "p99", "error", "cpu", "memory", "restarts", "up")
 
 
