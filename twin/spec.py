@@ -149,15 +149,16 @@ class TelemetrySpec(Strict):
 
     - errors: the tick's error share is a binomial draw over its requests, not the expectation;
     - latency: p50 and p99 get multiplicative log-normal jitter (p99 twice as noisy);
-    - per-service noise levels: each service's noise is scaled by a factor drawn once from the seed
-      (log-normal, `spread`), so some services are noisier than others;
+    - per-service noise levels: each service's latency jitter is scaled by a factor drawn once from
+      the seed (log-normal, `spread`), so some services are noisier than others;
     - scrape gaps: each tick a share `scrape_gap` of services report their previous tick's values
       (stale, never NaN: a consumer sees a repeated sample, as with a late scrape).
     """
 
     noise: float = Field(1.0, ge=0, le=10, description="scale of all value noise (0: exact expectations)")
     latency_jitter: float = Field(0.05, ge=0, le=1, description="sigma of the log-normal noise on p50 (p99: 2x)")
-    spread: float = Field(0.4, ge=0, le=2, description="sigma of the log-normal per-service noise level")
+    spread: float = Field(0.4, ge=0, le=2, description="sigma of the log-normal per-service noise level "
+                                                         "(scales latency jitter)")
     scrape_gap: float = Field(0.005, ge=0, le=0.5, description="share of services per tick reporting stale values")
 
 
