@@ -18,8 +18,8 @@ Detection is two-stage so that 10,000 services fit in a tick:
    opinion. (Tree
    ensembles isolate a point far outside the training range no faster than one at its
    edge, so a learned model alone under-reports gross failures.) The latency rule reads p99
-   smoothed over about a minute (an EWMA): one noisy tick over SLO is not a breach, and
-   telemetry is noisy (see ``twin.noise``); the error rules also need enough failed requests
+   smoothed on the way up (an EWMA over about 100 s, reset by any lower sample): one noisy
+   tick over SLO is not a breach, and telemetry is noisy (see ``twin.noise``); the error rules also need enough failed requests
    over the baseline's count (a Poisson bound), since on a service with few requests a single
    failure is a large share.
 
@@ -180,9 +180,10 @@ class Monitor(Agent):
         requests = f.rate[self.idx] * self.tick_seconds
         expected = m[0] * requests
         many = err * requests > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
-        # p99 over SLO as an SLO alert would see it: over a short window, not one noisy tick
+        # p99 over SLO as an SLO alert would see it: a rise must last (smoothed), not blip for a noisy
+        # tick; a drop is followed at once, so a fixed service clears as fast as before
         prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
-        lat = self._lat_ewma = prev + LATENCY_SMOOTHING * (raw_lat - prev)
+        lat = self._lat_ewma = np.where(raw_lat < prev, raw_lat, prev + LATENCY_SMOOTHING * (raw_lat - prev))
         spike = f.rate[self.idx] > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
         flags = {
