@@ -180,10 +180,12 @@ class Monitor(Agent):
         requests = f.rate[self.idx] * self.tick_seconds
         expected = m[0] * requests
         many = err * requests > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
-        # p99 over SLO as an SLO alert would see it: a rise must last (smoothed), not blip for a noisy
-        # tick; a drop is followed at once, so a fixed service clears as fast as before
+        # p99 over SLO as an SLO alert would see it: smoothed, so a noisy tick is not a breach; a
+        # sample back within SLO is followed at once, so a fixed service clears as fast as before
         prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
-        lat = self._lat_ewma = np.where(raw_lat < prev, raw_lat, prev + LATENCY_SMOOTHING * (raw_lat - prev))
+        smooth = prev + LATENCY_SMOOTHING * (raw_lat - prev)
+        lat = self._lat_ewma = np.where((raw_lat <= 1.0) & (raw_lat < prev), raw_lat, smooth)
+        lat = np.maximum(lat, np.where(raw_lat > 5 * m[1], raw_lat, 0.0))  # a gross jump needs no smoothing
         spike = f.rate[self.idx] > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
         flags = {
