@@ -17,7 +17,11 @@ Detection is two-stage so that 10,000 services fit in a tick:
    (replicas down, restarts, p99 over SLO or 5x its baseline, errors over 5%) need no second
    opinion. (Tree
    ensembles isolate a point far outside the training range no faster than one at its
-   edge, so a learned model alone under-reports gross failures.)
+   edge, so a learned model alone under-reports gross failures.) The latency rule reads p99
+   smoothed on the way up (an EWMA over about 100 s, reset by any lower sample): one noisy
+   tick over SLO is not a breach, and telemetry is noisy (see ``twin.noise``); the error rules also need enough failed requests
+   over the baseline's count (a Poisson bound), since on a service with few requests a single
+   failure is a large share.
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
 ones. A service does not start alerting during or within CHANGE_GRACE after a change on it (an action on it,
@@ -60,6 +64,8 @@ CHANGE_GRACE = 120.0  # seconds after a change window (an action) on a service b
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
+ERROR_COUNT_SIGMAS = 3.0  # an error rule needs this many Poisson sigmas of failed requests over the baseline
+LATENCY_SMOOTHING = 0.1  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
 
 
 @dataclass
@@ -95,6 +101,7 @@ class Monitor(Agent):
         self._train: list[np.ndarray] = []
         self._prev_restarts = np.zeros(n)
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
+        self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
         self._prev_disk = np.zeros(len(self.disks))
         self._disk_growth = np.zeros(len(self.disks))
         self.mean = self.std = None
@@ -172,13 +179,24 @@ class Monitor(Agent):
         self._rate_avg[calm] += alpha * (rate[calm] - self._rate_avg[calm])
 
     def _screen(self, f: Frame, X: np.ndarray) -> dict[str, np.ndarray]:
-        err, lat, lines, mem, restarts, down = X
+        err, raw_lat, lines, mem, restarts, down = X
         m = self.mean
+        # failed requests, not only their share: on a service with few requests one failure is a
+        # large share, and error counts are binomial; a Poisson bound over the baseline's count
+        requests = f.rate[self.idx] * self.tick_seconds
+        expected = m[0] * requests
+        many = err * requests > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
+        # p99 over SLO as an SLO alert would see it: smoothed, so a noisy tick is not a breach; a
+        # sample back within SLO is followed at once, so a fixed service clears as fast as before
+        prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
+        smooth = prev + LATENCY_SMOOTHING * (raw_lat - prev)
+        lat = self._lat_ewma = np.where((raw_lat <= 1.0) & (raw_lat < prev), raw_lat, smooth)
+        lat = np.maximum(lat, np.where(raw_lat > 5 * m[1], raw_lat, 0.0))  # a gross jump needs no smoothing
         spike = f.rate[self.idx] > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
         flags = {
             "rate_spike": spike,
-            "errors": err > np.maximum(m[0] * 3, m[0] + 0.01),
+            "errors": (err > np.maximum(m[0] * 3, m[0] + 0.01)) & many,
             "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
             "memory": mem > 0.8,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
             "restarts": restarts > 0,
@@ -186,7 +204,8 @@ class Monitor(Agent):
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
         }
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
-        self._sure = (down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1]) | (err > np.maximum(0.05, m[0] * 10))
+        self._sure = ((down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1])
+                      | ((err > np.maximum(0.05, m[0] * 10)) & many))
         return flags
 
     def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:

@@ -38,9 +38,10 @@ class FaultType:
     transient: bool = False  # usually ends by itself (still fixable)
 
     def parameters_schema(self) -> dict:
-        """JSON Schema of the type's own keys (beyond type, target and at)."""
+        """JSON Schema of the type's own keys (beyond type, target, at and the seeded jitter and targets)."""
         schema = self.model.model_json_schema(mode="validation")
-        props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("type", "target", "at")}
+        common = ("type", "target", "at", "jitter", "targets")  # every fault has these
+        props = {k: v for k, v in schema.get("properties", {}).items() if k not in common}
         return {"type": "object", "properties": props,
                 "required": [r for r in schema.get("required", []) if r in props]}
 

@@ -1,6 +1,7 @@
 """The injector: puts a scenario's faults into a running twin and keeps their ground truth.
 
-At construction it draws the random faults (a Poisson process in each window, type and
+At construction it draws the scheduled faults' seeded times and targets (``jitter``,
+``targets``; entry i from ``generator(seed, "faults", "scheduled[i]")``) and the random faults (a Poisson process in each window, type and
 target uniform over the allowed ones; entry k of ``random`` draws from
 ``twin.rng.generator(seed, "faults", "random[k]")``), merges
 them with the scheduled ones by time, and starts one SimPy process that injects each at
@@ -42,7 +43,7 @@ class Injector:
         self.seed = twin.seed if seed is None else seed
         self.duration = duration
         self.faults: list[Fault] = []
-        order = [(f.at, k, f) for k, f in enumerate(self.spec.scheduled)]
+        order = [(f.at, k, f) for k, f in enumerate(self.draw_scheduled(self.spec.scheduled))]
         drawn = self.draw_random(self.spec.random)
         order += [(f.at, len(order) + k, f) for k, f in enumerate(drawn)]
         self.plan: list[FaultBase] = [f for _, _, f in sorted(order, key=lambda x: x[:2])]
@@ -53,6 +54,12 @@ class Injector:
             twin.env.process(self._schedule())
 
     # ---------------------------------------------------------- planning
+    def draw_scheduled(self, specs: list[FaultBase]) -> list[FaultBase]:
+        """Scheduled faults with their seeded time and target drawn (entry i: stream ``faults/scheduled[i]``);
+        an entry without `jitter` or `targets` is used as written."""
+        return [f.drawn(generator(self.seed, "faults", f"scheduled[{i}]")) if f.jitter or f.targets else f
+                for i, f in enumerate(specs)]
+
     def draw_random(self, specs: list[RandomFaultSpec]) -> list[FaultBase]:
         """The random faults of `specs`, drawn from the seed, in time order per entry."""
         names = Names(self.twin.topo.spec)

@@ -5,6 +5,7 @@
         - {type: disk_fill, target: app-1-logs, at: 2h, fill_in: 40m}
         - {type: bad_deployment, target: order-router, at: 3h, latency_factor: 12}
         - {type: traffic_spike, target: web, at: 5h, factor: 4, duration: 30m}   # transient
+        - {type: crash_loop, targets: [api, worker], at: 4h, jitter: 1h}        # seeded time and target
       random:                          # Poisson arrivals, drawn from the scenario seed
         - {rate_per_hour: 1.5, types: [memory_leak, cpu_saturation], targets: [api, host-3],
            window: {start: 1h, end: 5h}}
@@ -12,7 +13,9 @@
 A scheduled fault is one model per type (a discriminated union on ``type``; unknown keys
 are refused). ``duration`` makes any fault transient: it ends by itself after that long
 unless fixed first; without it a fault lasts until a fixing action succeeds (see
-:mod:`faults.catalog`). Targets are names of the topology (a service, host or disk, per
+:mod:`faults.catalog`). ``jitter`` and ``targets`` make a scheduled fault differ per seed: its
+time is drawn in ``at +- jitter`` and its target from ``targets`` (stream
+``faults/scheduled[i]``), so a benchmark cannot be learned by heart. Targets are names of the topology (a service, host or disk, per
 type); they are checked against the topology by :func:`faults.checks.fault_errors`.
 """
 
@@ -28,14 +31,44 @@ from opstwin.twin.units import Duration, Size
 
 
 class FaultBase(Strict):
-    target: Name = Field(description="the component the fault hits (service, host or disk, per type)")
+    target: Name = Field(description="the component the fault hits (service, host or disk, per type); "
+                                     "with `targets`, defaults to its first")
     at: Duration = Field(description="sim time of injection, e.g. 2h")
     duration: Duration | None = Field(None, gt=0, description="transient: ends by itself after this long "
                                                               "(default: lasts until fixed)")
+    jitter: Duration = Field(0.0, ge=0, description="per seed, the injection time is drawn uniformly in "
+                                                    "[at - jitter, at + jitter]")
+    targets: list[Name] | None = Field(None, min_length=1, description="per seed, the target is drawn "
+                                                                       "uniformly from these")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_from_targets(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "target" not in data and isinstance(data.get("targets"), list) and data["targets"]:
+            data = {**data, "target": data["targets"][0]}
+        return data
+
+    @model_validator(mode="after")
+    def _seeded(self) -> FaultBase:
+        if self.jitter > self.at:
+            raise ValueError("jitter must not exceed `at` (the earliest draw, at - jitter, would be before the start)")
+        if self.targets is not None and self.target not in self.targets:
+            raise ValueError(f"target {self.target!r} is not among `targets`; list it there (or leave `target` out)")
+        if self.targets is not None and len(set(self.targets)) != len(self.targets):
+            raise ValueError("`targets` lists a component twice")
+        return self
 
     def params(self) -> dict:
-        """The type's own parameters (everything but type, target and at), as plain data."""
-        return self.model_dump(mode="json", exclude={"type", "target", "at"})
+        """The type's own parameters (everything but type, target, at and the seeded draws), as plain data."""
+        return self.model_dump(mode="json", exclude={"type", "target", "at", "jitter", "targets"})
+
+    def drawn(self, rng: Any) -> FaultBase:
+        """This fault with its time and target drawn from `rng` (a numpy Generator); always two draws,
+        so one entry's choices never shift another's."""
+        u, k = float(rng.random()), float(rng.random())
+        at = float(round(self.at + self.jitter * (2 * u - 1)))
+        target = self.targets[int(k * len(self.targets))] if self.targets else self.target
+        return self.model_copy(update={"at": at, "target": target, "jitter": 0.0, "targets": None})
 
 
 class DiskFill(FaultBase):

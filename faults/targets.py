@@ -69,18 +69,24 @@ def fault_errors(faults: FaultsSpec, topology: TopologySpec, duration: float) ->
     for i, f in enumerate(faults.scheduled):
         p = f"faults.scheduled[{i}]"
         kind = CATALOG[f.type].target
-        if f.target not in set(names.of_kind(kind)):
-            out.append((f"{p}.target", f"unknown {kind} {f.target!r}; a {f.type} fault targets a {kind}"))
+        where = [(f"{p}.targets[{j}]", t) for j, t in enumerate(f.targets)] if f.targets else [(f"{p}.target", f.target)]
+        for path, target in where:
+            if target not in set(names.of_kind(kind)):
+                out.append((path, f"unknown {kind} {target!r}; a {f.type} fault targets a {kind}"))
         if f.at >= duration:
             out.append((f"{p}.at", "fault is scheduled after the end of the run"))
+        elif f.at + f.jitter >= duration:
+            out.append((f"{p}.jitter", "at + jitter is after the end of the run"))
         if f.type == "network_partition":
-            if f.peer not in set(names.host):
-                out.append((f"{p}.peer", f"unknown host {f.peer!r}"))
-            elif f.peer == f.target:
-                out.append((f"{p}.peer", "a partition needs two different hosts"))
-            elif f.target in set(names.host) and f.peer not in names.partners(f.target):
-                out.append((f"{p}.peer", f"no service on {f.target!r} calls a service on {f.peer!r} or back: "
-                                         "the partition would cut nothing"))
+            for path, target in where:
+                if f.peer not in set(names.host):
+                    out.append((f"{p}.peer", f"unknown host {f.peer!r}"))
+                    break
+                elif f.peer == target:
+                    out.append((path if f.targets else f"{p}.peer", "a partition needs two different hosts"))
+                elif target in set(names.host) and f.peer not in names.partners(target):
+                    out.append((path if f.targets else f"{p}.peer", f"no service on {target!r} calls a service on {f.peer!r} or back: "
+                                      "the partition would cut nothing"))
     every = set(names.service) | set(names.host) | set(names.disk)
     for i, r in enumerate(faults.random):
         p = f"faults.random[{i}]"

@@ -161,6 +161,7 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
     for i, dep in enumerate(scenario.deployments):
         if dep.at >= scenario.duration:
             out.append((f"deployments[{i}].at", "deployment is scheduled after the end of the run"))
+    out += _confounder_errors(scenario, names, entries)
     out += fault_errors(scenario.faults, scenario.topology, scenario.duration)
     for key in scenario.actions:
         if key not in ACTIONS:
@@ -170,6 +171,27 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
             load_policy(spec.policy)
         except PolicyError as exc:
             out.append((f"agents.specialists[{i}].policy", str(exc)))
+    return out
+
+
+def _confounder_errors(scenario: Scenario, names: set[str], entries: set[str]) -> list[tuple[str, str]]:
+    """Flash crowds hit entry services, routine deployments existing services, all within the run."""
+    out = []
+    for i, surge in enumerate(scenario.load.surges):
+        if surge.entry is not None and surge.entry not in entries:
+            out.append((f"load.surges[{i}].entry", f"{surge.entry!r} is not an entry service "
+                                                   f"({', '.join(sorted(entries))})"))
+        if surge.at >= scenario.duration:
+            out.append((f"load.surges[{i}].at", "surge starts after the end of the run"))
+    rs = scenario.load.random_surges
+    if rs is not None and rs.start >= scenario.duration:
+        out.append(("load.random_surges.start", "surges start after the end of the run"))
+    for i, rd in enumerate(scenario.random_deployments):
+        for j, svc in enumerate(rd.services or []):
+            if svc not in names:
+                out.append((f"random_deployments[{i}].services[{j}]", f"unknown service {svc!r}"))
+        if rd.start >= scenario.duration:
+            out.append((f"random_deployments[{i}].start", "window starts after the end of the run"))
     return out
 
 

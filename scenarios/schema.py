@@ -9,6 +9,11 @@ fault (``type``, ``target``, ``at``, the type's own keys, optional ``duration``)
 ones (``rate_per_hour``, ``types``, optional ``targets``, ``window: {start, end}``), drawn from
 the seed. A scenario without faults is valid: it measures false alarms. ``actions:`` overrides
 control-plane actions' failure probability and duration, by action name.
+
+Confounders (things that look like faults but are not) live beside them: ``load.surges`` and
+``load.random_surges`` (legitimate flash crowds), ``random_deployments`` (routine benign
+releases), a disk's ``growth`` (organic data growth); ``telemetry`` sets how noisy the
+monitoring data is (see :class:`twin.spec.TelemetrySpec`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from pydantic import Field
 
 from opstwin.agents.spec import AgentsSpec
 from opstwin.faults.spec import FaultsSpec
-from opstwin.twin.spec import ActionSettings, DeploymentSpec, LoadSpec, Strict, TopologySpec
+from opstwin.twin.spec import (ActionSettings, DeploymentSpec, LoadSpec, RandomDeploymentsSpec, Strict, TelemetrySpec,
+                               TopologySpec)
 from opstwin.twin.units import Duration
 
 
@@ -34,6 +40,10 @@ class Scenario(Strict):
     topology: TopologySpec
     load: LoadSpec = Field(default_factory=LoadSpec)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    random_deployments: list[RandomDeploymentsSpec] = Field(
+        default_factory=list, description="routine benign deployments drawn from the seed (decoys)")
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec,
+                                     description="noise of the monitoring data (errors, latency, scrape gaps)")
     faults: FaultsSpec = Field(default_factory=FaultsSpec, description="scheduled and seeded random faults")
     agents: AgentsSpec = Field(default_factory=AgentsSpec, description="the agent team (defaults if absent)")
     actions: dict[str, ActionSettings] = Field(

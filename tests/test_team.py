@@ -96,7 +96,11 @@ def test_a_harmful_fix_is_undone_by_the_guard_and_the_incident_fixed_another_way
         for h in RUNBOOK
     )
     monkeypatch.setattr(reasoners, "RUNBOOK", harmful)
-    summary = run(scenario_with(one_fault("memory_leak")), seed=1, out=tmp_path, agents=True)
+    # exact telemetry: the test is about the guard's undo, and needs the leak diagnosed as one before its
+    # OOM kill (with default noise the first diagnosis may name another fault, and no harmful fix is tried)
+    data = scenario_with(one_fault("memory_leak")).model_dump(mode="json")
+    data["telemetry"] = {"noise": 0, "scrape_gap": 0}
+    summary = run(parse(data), seed=1, out=tmp_path, agents=True)
     undone = events(tmp_path, "action_undone")
     assert undone and {(e["action"], e["target"], e["by"]) for e in undone} == {("scale_service", "api", "guard")}
     violation = events(tmp_path, "tnr_violation")[0]

@@ -309,7 +309,7 @@ def _number_param(params: dict[str, Any], key: str, low: float, high: float, low
 
 def _least_loaded_host(twin: Twin, avoid: int) -> int:
     """The healthy host with most free CPU (ties: lowest index), other than `avoid`."""
-    frame = twin.frame
+    frame = twin.truth  # the control plane knows the true load (twin-side)
     best, best_free = avoid, -1.0
     for h in range(len(twin.topo.hosts)):
         if h == avoid or twin.host_down[h] > 0:

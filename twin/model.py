@@ -15,9 +15,14 @@ to the next tick and recomputes the whole cloud at once:
 6. memory (with leaks and OOM kills), disks (writes, fills), restarts;
 7. log lines per (service, template), drawn where a condition holds plus a low background
    (:mod:`twin.logs`: causes write mixes of shared templates; text only when an agent reads);
-8. health H (see :mod:`twin.health`): :attr:`Twin.health`, ground truth, kept out of the frame.
+8. health H (see :mod:`twin.health`): :attr:`Twin.health`, ground truth, kept out of the frame;
+9. telemetry noise (see :class:`twin.spec.TelemetrySpec`): binomial error counts, latency
+   jitter, per-service noise levels, scrape gaps (stale samples). H and the twin-side
+   consumers (faults' tick updates, the control plane) use the true state :attr:`Twin.truth`.
 
 What agents observe is the :class:`twin.telemetry.Frame` :meth:`Twin.advance` returns.
+Legitimate load surges (flash crowds), routine benign deployments and organic disk growth
+are part of the twin too: they look like faults to a monitor, and are not.
 Faults and agents never touch the arrays directly: faults go through :attr:`Twin.effects`,
 agents through the control plane (:mod:`twin.control`).
 """
@@ -36,8 +41,10 @@ from opstwin.twin.eventlog import EventLog
 from opstwin.twin.health import health
 from opstwin.twin import logs
 from opstwin.twin.logs import CAUSE_ID
+from opstwin.twin.noise import Observer
 from opstwin.twin.rng import generator
-from opstwin.twin.spec import DeploymentSpec, LoadSpec, TopologySpec, VersionChanges
+from opstwin.twin.spec import (DeploymentSpec, LoadSpec, RandomDeploymentsSpec, TelemetrySpec, TopologySpec,
+                               VersionChanges)
 from opstwin.twin.telemetry import Frame
 from opstwin.twin.topology import Topology
 
@@ -84,9 +91,15 @@ class Twin:
         seed: int = 0,
         tick: float = 10.0,
         log: EventLog | None = None,
+        telemetry: TelemetrySpec | None = None,
+        random_deployments: list[RandomDeploymentsSpec] = (),
+        duration: float | None = None,
     ) -> None:
         self.topo = Topology.build(topology)
         self.load = load or LoadSpec()
+        # a bare twin reports its exact state (its physics, for tests); scenarios default to realistic noise
+        self.telemetry = telemetry if telemetry is not None else TelemetrySpec(noise=0, scrape_gap=0)
+        self.duration = duration
         self.tick_seconds = float(tick)
         self.seed = seed
         self.log = log or EventLog()
@@ -95,11 +108,14 @@ class Twin:
         self.log_rng = generator(seed, "twin", "logs")  # its own stream: log draws never shift the metrics'
         self.log_background = logs.BACKGROUND_RATE
         self.tick_count = 0
-        self.frame: Frame | None = None
+        self.frame: Frame | None = None  # what the monitoring stack reports (noisy)
+        self.truth: Frame | None = None  # the same tick without telemetry noise (twin-side only)
         self.health = 1.0  # ground-truth H of the last tick (for the engine and metrics; not in the frame)
         self.tick_listeners: list[Callable[[Frame], None]] = []
         self._init_state()
-        for dep in deployments:
+        self.observer = Observer(self.telemetry, self.topo.n_services, seed)
+        self._surges = self._plan_surges()
+        for dep in [*deployments, *self._plan_deployments(random_deployments)]:
             self.env.process(self._deployment(dep))
 
     # ----------------------------------------------------------------- state
@@ -136,6 +152,8 @@ class Twin:
         self.disk_rotating = np.zeros(len(disks))  # logs, deleted after the disk's retention
         self.disk_junk = np.zeros(len(disks))  # what faults write and nothing rotates away
         self.disk_retention = f([dk.retention for dk in disks])
+        self.disk_growth = f([dk.growth for dk in disks]) / 86400.0  # bytes/s of organic growth
+        self._growing = bool(self.disk_growth.any())
         weights = self.load.weights
         share = np.array([weights.get(s, 1.0) if e else 0.0 for s, e in zip(topo.services, topo.entry)])
         self.entry_share = share / share.sum() if share.sum() > 0 else share
@@ -174,10 +192,10 @@ class Twin:
         """Run discrete events up to the next tick, then compute that tick's state."""
         self.tick_count += 1
         self.env.run(until=self.tick_count * self.tick_seconds)
-        frame, self.health = self._compute()
-        self.frame = frame
+        self.truth, self.health = self._compute()
+        frame = self.frame = self.observer.observe(self.truth, self.tick_seconds)
         for listener in self.tick_listeners:
-            listener(frame)
+            listener(self.truth)
         return frame
 
     def run(self, duration: float, on_frame: Callable[[Frame], None] | None = None) -> None:
@@ -199,6 +217,8 @@ class Twin:
         rate = self.entry_share * (self.load.rps * self.diurnal(t))
         ei = self._entry_idx
         rate[ei] *= np.maximum(1.0 + self.load.noise * self.rng.standard_normal(len(ei)), 0.0)
+        if self._surges:
+            self._apply_surges(rate, t)
         # 2. rates flow to dependencies
         for (a, b), fwd in zip(topo.levels[1:], topo.forward[1:]):
             rate[a:b] += fwd @ rate[:a]
@@ -301,6 +321,8 @@ class Twin:
             self.disk_rotating += writes * dt - self.disk_rotating * np.minimum(dt / self.disk_retention, 1.0)
             if on("disk_fill"):
                 self.disk_junk += self.disk_fill * dt
+            if self._growing:
+                self.disk_base += self.disk_growth * dt
             np.minimum(self.disk_size, self.disk_base + self.disk_rotating + self.disk_junk, out=self.disk_used_bytes)
             if on("disk_failed"):
                 bad = np.flatnonzero(self.disk_failed > 0)
@@ -363,7 +385,7 @@ class Twin:
             lam[oom] = self.replicas[oom]
         return tpl, lam
 
-    def _logs(self, cause: np.ndarray, lam: np.ndarray) -> LogBatch:
+    def _logs(self, cause: np.ndarray, lam: np.ndarray) -> logs.LogBatch:
         """Draw this tick's lines: the conditions' counts, split over their causes' templates, plus a low
         background of every template on every service."""
         where = np.flatnonzero(lam > 0)
@@ -376,6 +398,57 @@ class Twin:
         svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, bg[bg_at]]), n)
         return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
                              svc_host=self.svc_host.copy())
+
+    # ----------------------------------------------------------- confounders
+    def _plan_surges(self) -> list[tuple[float, float, float, float, np.ndarray]]:
+        """(start, end, ramp, factor, entry indices) of every flash crowd: the scheduled ones and
+        those drawn from the seed (stream ``load/surges``), in start order."""
+        topo, out = self.topo, []
+        for s in self.load.surges:
+            idx = np.array([topo.index(s.entry)]) if s.entry is not None else self._entry_idx
+            out.append((s.at, s.at + s.duration, s.ramp, s.factor, idx))
+        r = self.load.random_surges
+        if r is not None:
+            rng = generator(self.seed, "load", "surges")
+            end = r.end if r.end is not None else (self.duration or r.start + 86400.0)
+            t = r.start
+            while True:
+                t += float(rng.exponential(3600.0 / r.rate_per_hour))
+                if t >= end:
+                    break
+                factor = float(rng.uniform(*r.factor))
+                length = float(rng.uniform(*r.duration))
+                entry = self._entry_idx[int(rng.integers(len(self._entry_idx)))] if len(self._entry_idx) else 0
+                out.append((round(t), round(t) + length, min(120.0, length / 2), factor, np.array([entry])))
+        return sorted(out, key=lambda x: x[:4])
+
+    def _apply_surges(self, rate: np.ndarray, t: float) -> None:
+        """Multiply the entry services' rates by every surge active at `t` (trapezoid in time)."""
+        for start, end, ramp, factor, idx in self._surges:
+            if start <= t < end:
+                level = min(1.0, (t - start) / ramp, (end - t) / ramp) if ramp > 0 else 1.0
+                rate[idx] *= 1.0 + (factor - 1.0) * level
+
+    def _plan_deployments(self, specs: list[RandomDeploymentsSpec]) -> list[DeploymentSpec]:
+        """Routine deployments drawn from the seed (stream ``deployments/random[k]``): Poisson arrivals,
+        a uniform service, a version whose latency and capacity move by at most `change`."""
+        out: list[DeploymentSpec] = []
+        for k, r in enumerate(specs):
+            rng = generator(self.seed, "deployments", f"random[{k}]")
+            pool = list(r.services) if r.services else list(self.topo.services)
+            end = r.end if r.end is not None else (self.duration or r.start + 86400.0)
+            t, n = r.start, 0
+            while True:
+                t += float(rng.exponential(3600.0 / r.rate_per_hour))
+                if t >= end:
+                    break
+                service = pool[int(rng.integers(len(pool)))]
+                lat, cap = (float(x) for x in rng.uniform(1 - r.change, 1 + r.change, 2))
+                n += 1
+                out.append(DeploymentSpec(at=float(round(t)), service=service, version=f"r{k}.{n}",
+                                          changes=VersionChanges(latency_factor=lat, capacity_factor=cap),
+                                          rollout=r.rollout))
+        return out
 
     # --------------------------------------------------------- deployments
     def deploy(self, service: str, version: str, changes: VersionChanges) -> None:
@@ -446,9 +519,9 @@ class Twin:
         return self.topo.hosts[self.svc_host[self.topo.index(service)]]
 
     def snapshot(self, service: str) -> dict[str, Any]:
-        """The last frame's figures for one service, as plain data (for logs and tests)."""
+        """The last tick's true figures for one service (no telemetry noise), as plain data (for tests)."""
         i = self.topo.index(service)
-        f = self.frame
+        f = self.truth
         if f is None:
             return {}
         return {

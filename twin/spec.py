@@ -29,6 +29,8 @@ class DiskSpec(Strict):
     size: Size = Field(description="capacity, e.g. 100GB")
     used: Size = Field(0.0, description="bytes of lasting data at the start")
     retention: Duration = Field(6 * 3600.0, gt=0, description="how long written logs are kept before rotation")
+    growth: Size = Field(0.0, description="bytes of lasting data added per day without any fault (organic "
+                                          "growth: usage trends up slowly, a confounder for disk faults)")
 
 
 class HostSpec(Strict):
@@ -93,11 +95,92 @@ class DiurnalSpec(Strict):
     peak: Duration = Field(14 * 3600.0, description="time of day of the peak")
 
 
+class SurgeSpec(Strict):
+    """A legitimate flash crowd (a campaign, a news mention): more users, no fault.
+
+    The rate ramps up over `ramp`, holds, and ramps down over `ramp` before `at + duration`."""
+
+    at: Duration = Field(description="sim time the surge starts")
+    factor: float = Field(gt=1, le=20, description="request rate at the peak / normal")
+    duration: Duration = Field(gt=0, description="how long the surge lasts, ramps included")
+    ramp: Duration = Field(120.0, ge=0, description="time to reach the peak (and to come back down)")
+    entry: Name | None = Field(None, description="the entry service it hits (default: all of them)")
+
+    @model_validator(mode="after")
+    def _ramps_fit(self) -> SurgeSpec:
+        if 2 * self.ramp > self.duration:
+            raise ValueError("2 x ramp must not exceed duration (the surge ramps up and back down within it)")
+        return self
+
+
+class RandomSurgesSpec(Strict):
+    """Flash crowds drawn from the seed: Poisson arrivals in a window, factor and length uniform in ranges."""
+
+    rate_per_hour: float = Field(gt=0, le=10, description="mean surges per hour of the window")
+    factor: tuple[float, float] = Field((1.3, 1.8), description="[low, high] of the peak factor")
+    duration: tuple[Duration, Duration] = Field((600.0, 1800.0), description="[low, high] of a surge's length")
+    start: Duration = Field(0.0, description="earliest start")
+    end: Duration | None = Field(None, description="latest start (default: end of the run)")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RandomSurgesSpec:
+        lo, hi = self.factor
+        if not 1 < lo <= hi <= 20:
+            raise ValueError("factor must be [low, high] with 1 < low <= high <= 20")
+        dlo, dhi = self.duration
+        if not 0 < dlo <= dhi:
+            raise ValueError("duration must be [low, high] with 0 < low <= high")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
 class LoadSpec(Strict):
     rps: float = Field(200.0, ge=0, description="user requests/s over all entry services, at the daily mean")
     weights: dict[Name, float] = Field(default_factory=dict, description="share per entry service (default equal)")
     diurnal: DiurnalSpec = Field(default_factory=DiurnalSpec)
     noise: float = Field(0.03, ge=0, le=0.5, description="relative per-tick noise of the request rate")
+    surges: list[SurgeSpec] = Field(default_factory=list, description="legitimate flash crowds (not faults)")
+    random_surges: RandomSurgesSpec | None = Field(None, description="flash crowds drawn from the seed")
+
+
+class TelemetrySpec(Strict):
+    """How far what the monitoring stack reports is from the truth (the frame, never health H).
+
+    - errors: the tick's error share is a binomial draw over its requests, not the expectation;
+    - latency: p50 and p99 get multiplicative log-normal jitter (p99 twice as noisy);
+    - per-service noise levels: each service's latency jitter is scaled by a factor drawn once from
+      the seed (log-normal, `spread`), so some services are noisier than others;
+    - scrape gaps: each tick a share `scrape_gap` of services report their previous tick's values
+      (stale, never NaN: a consumer sees a repeated sample, as with a late scrape).
+    """
+
+    noise: float = Field(1.0, ge=0, le=10, description="scale of all value noise (0: exact expectations)")
+    latency_jitter: float = Field(0.05, ge=0, le=1, description="sigma of the log-normal noise on p50 (p99: 2x)")
+    spread: float = Field(0.4, ge=0, le=2, description="sigma of the log-normal per-service noise level "
+                                                         "(scales latency jitter)")
+    scrape_gap: float = Field(0.005, ge=0, le=0.5, description="share of services per tick reporting stale values")
+
+
+class RandomDeploymentsSpec(Strict):
+    """Routine, benign deployments drawn from the seed (a version bump that changes almost nothing):
+    a recent deployment is then often not the cause of what follows."""
+
+    rate_per_hour: float = Field(gt=0, le=20, description="mean deployments per hour of the window")
+    services: list[Name] | None = Field(None, description="services that may be deployed (default: any)")
+    start: Duration = Field(0.0, description="earliest deployment")
+    end: Duration | None = Field(None, description="latest deployment (default: end of the run)")
+    rollout: Duration = Field(60.0, gt=0, description="time a rollout takes")
+    change: float = Field(0.05, ge=0, le=0.5, description="latency and capacity of the new version move by a "
+                                                            "factor uniform in [1 - change, 1 + change]")
+
+    @model_validator(mode="after")
+    def _window(self) -> RandomDeploymentsSpec:
+        if self.services is not None and not self.services:
+            raise ValueError("services must not be empty (leave it out for any service)")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
 
 
 class VersionChanges(Strict):

@@ -1,0 +1,111 @@
+"""Telemetry noise: the frame is noisy (binomial errors, latency jitter, per-service levels, stale
+samples), the truth and health H are not; the knobs refuse bad values with their field path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from opstwin.scenarios.errors import ScenarioError
+from opstwin.scenarios.loader import load
+from opstwin.twin.model import Twin
+from opstwin.twin.spec import DiurnalSpec, LoadSpec, TelemetrySpec
+
+FLAT = LoadSpec(rps=50, noise=0.0, diurnal=DiurnalSpec(amplitude=0))
+
+
+def _errorful(small_topology):
+    """The small topology with web failing 5% of its requests on its own."""
+    data = small_topology.model_dump()
+    data["services"][0]["error_rate"] = 0.05
+    return type(small_topology).model_validate(data)
+
+
+def _run(twin: Twin, ticks: int) -> tuple[list, list, list]:
+    frames, truths, health = [], [], []
+    for _ in range(ticks):
+        frames.append(twin.advance())
+        truths.append(twin.truth)
+        health.append(twin.health)
+    return frames, truths, health
+
+
+def test_error_shares_are_binomial_draws_around_the_truth(small_topology):
+    twin = Twin(_errorful(small_topology), FLAT, seed=4, telemetry=TelemetrySpec(noise=1.0, spread=0, scrape_gap=0))
+    frames, truths, _ = _run(twin, 300)
+    seen = np.array([f.error[0] for f in frames])
+    true = np.array([t.error[0] for t in truths])
+    assert np.ptp(true) < 1e-12  # a flat load: the true error share does not move
+    assert len(np.unique(seen)) > 20  # ... the reported one does
+    n = 50 * 10  # web's requests in a tick
+    assert seen.mean() == pytest.approx(true[0], rel=0.05)
+    assert seen.std() == pytest.approx(np.sqrt(true[0] * (1 - true[0]) / n), rel=0.2)
+    counts = seen * n
+    assert np.allclose(counts, np.round(counts))  # whole failed requests
+
+
+def test_latency_jitters_and_p99_more_than_p50(small_topology):
+    twin = Twin(small_topology, FLAT, seed=2, telemetry=TelemetrySpec(noise=1.0, spread=0, scrape_gap=0,
+                                                                      latency_jitter=0.1))
+    frames, truths, _ = _run(twin, 300)
+    r50 = np.log([f.p50[0] / t.p50[0] for f, t in zip(frames, truths)])
+    r99 = np.log([f.p99[0] / t.p99[0] for f, t in zip(frames, truths)])
+    assert r50.std() == pytest.approx(0.1, rel=0.2)
+    assert r99.std() > 1.5 * r50.std()
+    assert all((f.p99 >= f.p50).all() for f in frames)
+
+
+def test_stale_samples_repeat_the_previous_report_at_about_the_configured_rate(small_topology):
+    twin = Twin(small_topology, LoadSpec(rps=50, noise=0.05), seed=1,
+                telemetry=TelemetrySpec(noise=1.0, scrape_gap=0.1))
+    frames, _, _ = _run(twin, 600)
+    n = len(frames[0].rate)
+    assert twin.observer.stale_count / (599 * n) == pytest.approx(0.1, abs=0.025)
+    repeats = sum(int(((b.rate == a.rate) & (b.p99 == a.p99)).sum()) for a, b in zip(frames, frames[1:]))
+    assert repeats >= twin.observer.stale_count  # every stale sample is the previous tick's values
+    for f in frames:  # never NaN: a gap is a repeated sample
+        assert np.isfinite(np.concatenate([f.rate, f.p50, f.p99, f.error, f.cpu, f.memory])).all()
+
+
+def test_health_and_the_truth_do_not_see_the_noise(small_topology):
+    exact = Twin(small_topology, LoadSpec(rps=50, noise=0.05), seed=7)
+    noisy = Twin(small_topology, LoadSpec(rps=50, noise=0.05), seed=7,
+                 telemetry=TelemetrySpec(noise=3.0, scrape_gap=0.2, latency_jitter=0.3))
+    fe, te, he = _run(exact, 100)
+    fn, tn, hn = _run(noisy, 100)
+    assert he == hn
+    assert all(np.array_equal(a.p99, b.p99) and np.array_equal(a.error, b.error) for a, b in zip(te, tn))
+    assert any(not np.array_equal(a.p99, b.p99) for a, b in zip(fe, fn))
+    assert all(a is b for a, b in zip(fe, te))  # without noise the report is the truth
+
+
+def test_services_get_their_own_noise_levels_from_the_seed(small_topology):
+    a = Twin(small_topology, FLAT, seed=5, telemetry=TelemetrySpec(spread=0.5))
+    b = Twin(small_topology, FLAT, seed=5, telemetry=TelemetrySpec(spread=0.5))
+    c = Twin(small_topology, FLAT, seed=6, telemetry=TelemetrySpec(spread=0.5))
+    assert len(np.unique(a.observer.level)) == 3
+    assert np.array_equal(a.observer.level, b.observer.level)
+    assert not np.array_equal(a.observer.level, c.observer.level)
+    fa, fb = _run(a, 50)[0], _run(b, 50)[0]
+    assert all(np.array_equal(x.error, y.error) and np.array_equal(x.p99, y.p99) for x, y in zip(fa, fb))
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"noise": -0.1}, "noise"), ({"noise": 11}, "noise"), ({"scrape_gap": 0.6}, "scrape_gap"),
+    ({"latency_jitter": -1}, "latency_jitter"), ({"spread": 3}, "spread"), ({"nosie": 1}, "nosie"),
+])
+def test_telemetry_knobs_are_validated(kwargs, field):
+    with pytest.raises(ValidationError) as exc:
+        TelemetrySpec(**kwargs)
+    assert exc.value.errors()[0]["loc"][0] == field
+
+
+def test_a_scenario_sets_telemetry_and_a_bad_value_names_its_path(small_scenario):
+    text = small_scenario.read_text()
+    small_scenario.write_text(text + "telemetry: {noise: 2, scrape_gap: 0.01}\n")
+    assert load(small_scenario).telemetry == TelemetrySpec(noise=2, scrape_gap=0.01)
+    small_scenario.write_text(text + "telemetry: {noise: 2, scrape_gap: 0.9}\n")
+    with pytest.raises(ScenarioError) as exc:
+        load(small_scenario)
+    assert [p.path for p in exc.value.problems] == ["telemetry.scrape_gap"]

@@ -1,0 +1,100 @@
+"""Telemetry noise: what a monitoring stack reports is not the twin's true state.
+
+:class:`Observer` turns the twin's true frame of a tick into the frame agents see
+(see :class:`twin.spec.TelemetrySpec` for the knobs):
+
+- errors: the share of failed requests is ``Binomial(n, p) / n`` over the tick's ``n`` requests
+  (fewer requests, noisier share; `noise` > 1 shrinks ``n`` by ``noise**2``, since the binomial's
+  relative spread goes as ``1/sqrt(n)``). Where under half a failure is expected the draw is
+  Poisson by inverse CDF, the same law in that regime and far cheaper for 10,000 services.
+  Counters count every request, so a service's own noise level does not apply here;
+  throughput follows the drawn errors;
+- latency: p50 and p99 are multiplied by log-normal noise, p99's sigma twice p50's (tail
+  percentiles from few samples are noisier); p99 stays >= p50 and under the timeout;
+- per-service noise levels ``k``: drawn once per service from the seed (log-normal, median 1),
+  they scale that service's latency jitter (histogram buckets and sampling differ per service);
+- scrape gaps: each tick a share of services repeats its previous reported sample (rate,
+  throughput, latency, errors, CPU, memory, restarts, up). Stale, never NaN: consumers of
+  frames do arithmetic on them and a gap in real monitoring is most often a late sample.
+
+Log lines, disks and hosts are reported as they are (their own noise is drawn by the twin).
+Health H is computed by the twin from the true state, before this runs. Draws come from the
+streams ``telemetry`` (per tick) and ``telemetry/levels`` (once), so noise never shifts the
+twin's own draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from opstwin.twin.rng import generator
+from opstwin.twin.spec import TelemetrySpec
+from opstwin.twin.telemetry import Frame
+
+TIMEOUT_SECONDS = 30.0  # as twin.model: callers give up; jitter never reports a latency beyond it
+STALE_FIELDS = ("rate", "throughput", "p50", "p99", "error", "cpu", "memory", "restarts", "up")
+
+
+class Observer:
+    """The monitoring stack between the twin and its observers: adds `spec`'s noise to frames."""
+
+    def __init__(self, spec: TelemetrySpec, n_services: int, seed: int) -> None:
+        self.spec = spec
+        self.rng = generator(seed, "telemetry")
+        levels = generator(seed, "telemetry", "levels").lognormal(0.0, spec.spread, n_services) if n_services else []
+        self.level = np.asarray(levels, dtype=float) * spec.noise  # per-service noise scale
+        self.exact = spec.noise == 0 and spec.scrape_gap == 0
+        self.previous: Frame | None = None
+        self.stale_count = 0  # services that reported a stale sample, over the run (for tests and reports)
+
+    def observe(self, truth: Frame, dt: float) -> Frame:
+        """The reported frame of this tick (the truth itself when noise is off)."""
+        if self.exact:
+            return truth
+        n = len(truth.rate)
+        changes: dict[str, np.ndarray] = {}
+        gap = self.rng.random(n) if self.spec.scrape_gap > 0 and n else None
+        if self.spec.noise > 0 and n:
+            error = self._errors(truth.rate * dt / self.spec.noise ** 2, np.clip(truth.error, 0.0, 1.0))
+            sigma = self.spec.latency_jitter * self.level
+            z = self.rng.standard_normal((2, n))
+            p50 = np.minimum(truth.p50 * np.exp(sigma * z[0]), TIMEOUT_SECONDS)
+            p99 = np.minimum(np.maximum(truth.p99 * np.exp(2 * sigma * z[1]), p50), TIMEOUT_SECONDS)
+            changes.update(error=error, throughput=truth.rate * (1 - error), p50=p50, p99=p99)
+        frame = replace(truth, **changes)
+        if gap is not None:
+            stale = gap < self.spec.scrape_gap
+            if self.previous is not None and stale.any():
+                self.stale_count += int(stale.sum())
+                for name in STALE_FIELDS:
+                    fresh = getattr(frame, name).copy()
+                    fresh[stale] = getattr(self.previous, name)[stale]
+                    setattr(frame, name, fresh)
+        self.previous = frame
+        return frame
+
+    def _errors(self, trials: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """The reported error shares: failed requests drawn over `trials` requests each."""
+        lam = trials * p
+        u = self.rng.random(len(p))
+        e0 = np.exp(-lam)  # P(no failure) under Poisson
+        count = np.zeros(len(p))
+        big = lam >= 0.5
+        # where under half a failure is expected: Poisson by inverse CDF (k <= 4; the tail beyond is
+        # under 2e-4), walked only for the few services whose draw is not 0
+        some = np.flatnonzero((u > e0) & ~big)
+        if len(some):
+            ls, us = lam[some], u[some]
+            term = e0[some]
+            cdf, c = term.copy(), np.zeros(len(some))
+            for k in range(1, 5):
+                c += us > cdf
+                term = term * ls / k
+                cdf += term
+            count[some] = c
+        big = np.flatnonzero(big)
+        if len(big):
+            count[big] = self.rng.binomial(np.round(trials[big]).astype(np.int64), p[big])
+        return np.divide(count, trials, out=p.copy(), where=trials >= 1).clip(0.0, 1.0)
