@@ -7,7 +7,7 @@ frames show: never the twin itself.
 Detection is two-stage so that 10,000 services fit in a tick:
 
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
-   memory, restarts, replicas down, WARN/ERROR log volume against a Poisson bound, request
+   memory, restarts, replicas down, ERROR log volume against a Poisson bound, request
    rate against its hourly average;
    per disk: usage, time to full, IO errors; per host: CPU demand over capacity and network
    round trip against its baseline (what a node exporter reports);
@@ -60,6 +60,8 @@ MAX_TRAIN_ROWS = 4000
 LOG_WINDOW = 30  # ticks over which log signals are counted (as an SRE reads the last few minutes)
 READ_SERVICES = 64  # services whose lines a monitor reads per tick (those writing most first)
 READ_LINES = 12  # lines read per service per tick
+RESTART_WINDOW = 6  # ticks over which restarts are counted
+ERROR_WINDOW = 6  # ticks over which failed requests are counted
 CHANGE_GRACE = 120.0  # seconds after a change window (an action) on a service before it may start alerting
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
@@ -100,6 +102,9 @@ class Monitor(Agent):
         self._count = 0
         self._train: list[np.ndarray] = []
         self._prev_restarts = np.zeros(n)
+        self._restart_ring = np.zeros((RESTART_WINDOW, n))
+        self._req_ring = np.zeros((ERROR_WINDOW, n))  # requests and failed requests per tick, for windowed errors
+        self._fail_ring = np.zeros((ERROR_WINDOW, n))  # restarts per tick, the last RESTART_WINDOW ticks
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
         self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
         self._prev_disk = np.zeros(len(self.disks))
@@ -118,9 +123,10 @@ class Monitor(Agent):
     # ------------------------------------------------------------ features
     def _features(self, f: Frame) -> np.ndarray:
         i = self.idx
-        lines = f.logs.volume(len(f.rate)) if self.spec.logs else np.zeros(len(f.rate))
-        restarts = f.restarts[i] - self._prev_restarts
+        lines = f.logs.volume(len(f.rate), "ERROR") if self.spec.logs else np.zeros(len(f.rate))
+        self._restart_ring[f.tick % RESTART_WINDOW] = f.restarts[i] - self._prev_restarts
         self._prev_restarts = f.restarts[i].copy()
+        restarts = self._restart_ring.sum(axis=0)  # over a window: a partial crash loop restarts every few ticks
         return np.stack([f.error[i], f.p99[i] / self.slo, lines[i], f.memory[i], restarts, ~f.up[i]]).astype(float)
 
     def _normalized(self, X: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -183,9 +189,15 @@ class Monitor(Agent):
         m = self.mean
         # failed requests, not only their share: on a service with few requests one failure is a
         # large share, and error counts are binomial; a Poisson bound over the baseline's count
-        requests = f.rate[self.idx] * self.tick_seconds
+        # counted over the last ERROR_WINDOW ticks, as a burn-rate alert would: a quiet service that fails
+        # one request in five shows a failure or two a tick, and then none
+        slot = f.tick % ERROR_WINDOW
+        self._req_ring[slot] = f.rate[self.idx] * self.tick_seconds
+        self._fail_ring[slot] = err * self._req_ring[slot]
+        requests, failed = self._req_ring.sum(axis=0), self._fail_ring.sum(axis=0)
         expected = m[0] * requests
-        many = err * requests > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
+        many = failed > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
+        err = np.maximum(err, np.divide(failed, requests, out=np.zeros_like(failed), where=requests > 0))
         # p99 over SLO as an SLO alert would see it: smoothed, so a noisy tick is not a breach; a
         # sample back within SLO is followed at once, so a fixed service clears as fast as before
         prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
@@ -219,7 +231,7 @@ class Monitor(Agent):
             confirmed |= self._sure
         # components whose state may change: flagged now, or tracked
         touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
-        novel = self._read_logs(f, candidates, X[2])
+        novel = self._read_logs(f, candidates)
         held = self._in_change(f) if len(candidates) else frozenset()
         for j in sorted(touched):
             track = self.tracks.setdefault(("service", j), _Track())
@@ -263,12 +275,15 @@ class Monitor(Agent):
             self._held_key, self._held = key, frozenset(self.topo.index(n) for n in held)
         return self._held
 
-    def _read_logs(self, f: Frame, candidates: np.ndarray, lines: np.ndarray) -> dict[int, list[str]]:
+    def _read_logs(self, f: Frame, candidates: np.ndarray) -> dict[int, list[str]]:
         """Read the lines of the services worth a look (tracked or flagged; those writing most first, at
         most READ_SERVICES a tick), mine them, and return per local service index the
         ``log:<signal>`` symptoms seen at least twice in the last LOG_WINDOW ticks (a quiet service
         writes a stray line now and then, not a pair)."""
         suspects = {k[1] for k in self.tracks if k[0] == "service"} | set(candidates.tolist())
+        if not self.spec.logs or not suspects:
+            return self._window_signals(Counter())
+        lines = f.logs.volume(len(f.rate))[self.idx]  # WARN lines too: GC pressure and throttling are WARN
         look = sorted((j for j in suspects if lines[j] > 0), key=lambda j: (-lines[j], j))[:READ_SERVICES]
         now: Counter[tuple[int, str]] = Counter()
         if look:
@@ -278,6 +293,10 @@ class Monitor(Agent):
                 if parsed is not None:
                     for signal in self.reader.signals(parsed):
                         now[(local[line.service], signal)] += 1
+        return self._window_signals(now)
+
+    def _window_signals(self, now: Counter[tuple[int, str]]) -> dict[int, list[str]]:
+        """Add this tick's (service, signal) counts to the window; the signals seen twice in it, per service."""
         if len(self._log_window) == LOG_WINDOW:
             self._log_sums.subtract(self._log_window.popleft())
         self._log_window.append(now)

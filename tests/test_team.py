@@ -197,3 +197,25 @@ def test_the_dip_of_an_operators_own_change_raises_no_alert(action, target, tmp_
     assert min(health[360:]) < 0.95, "the change did disrupt users"
     assert summary["metrics"]["false_alerts"] == 0
     assert [e["by"] for e in events(tmp_path, "action_started")] == ["operator"]
+
+
+def test_the_control_day_at_load_noise_0_15_raises_at_most_one_false_alert():
+    """Issue 10's bar: noisy load (15% per tick) and noisy telemetry, no fault, a whole day."""
+    import yaml
+    from pathlib import Path
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "scenarios" / "control-day.yaml").read_text())
+    data["load"]["noise"] = 0.15
+    summary = run(parse(data, "control-day.yaml"), seed=1, agents=True)
+    assert summary["metrics"]["false_alerts_per_day"] <= 1.0
+    assert summary["metrics"]["actions_per_fault"] == 0
+
+
+@pytest.mark.parametrize("fault", [
+    {"type": "crash_loop", "target": "api", "at": "1h", "share": 0.25},  # restarts every few ticks only
+    {"type": "config_drift", "target": "auth", "at": "1h", "error_rate": 0.2},  # a quiet-ish service
+])
+def test_gray_failures_are_found_and_fixed(fault, tmp_path):
+    summary = run(scenario_with(fault), seed=4, out=tmp_path, agents=True)
+    (row,) = summary["faults"]
+    assert row["detected_at"] is not None and row["mitigated"], row

@@ -79,6 +79,7 @@ TEMPLATES: tuple[Template, ...] = (
     Template("fsync_slow", "WARN", "fs", "fsync of {path} took {ms} ms"),
 )
 TEMPLATE_ID: dict[str, int] = {t.name: i for i, t in enumerate(TEMPLATES)}
+LEVEL = np.array([t.level for t in TEMPLATES])
 
 # cause -> (template, weight): what a service writes while that condition dominates it
 MIXES: dict[str, dict[str, float]] = {
@@ -214,9 +215,13 @@ class LogBatch:
         z = np.zeros(0, dtype=np.int64)
         return cls(z, z, z, seed=0, tick=0, t=0.0, topo=None, svc_host=z)
 
-    def volume(self, n: int) -> np.ndarray:
-        """WARN and ERROR lines per service this tick (length `n`)."""
-        return np.bincount(self._service, weights=self._count, minlength=n)[:n]
+    def volume(self, n: int, level: str | None = None) -> np.ndarray:
+        """Lines per service this tick (length `n`): WARN and ERROR, or only `level` (what a log
+        pipeline's per-level counters give)."""
+        if level is None:
+            return np.bincount(self._service, weights=self._count, minlength=n)[:n]
+        keep = LEVEL[self._template] == level
+        return np.bincount(self._service[keep], weights=self._count[keep], minlength=n)[:n]
 
     def writers(self) -> np.ndarray:
         """Indices of the services that wrote any WARN/ERROR line this tick (sorted)."""

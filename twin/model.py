@@ -53,6 +53,7 @@ TIMEOUT_SECONDS = 30.0
 IDLE_CPU = 0.05  # share of a replica's full-load CPU it burns idle (runtime, GC, probes): more replicas, more CPU
 BASE_RTT = 0.0005  # seconds, host round trip on a healthy network  # latency is capped here: callers give up
 LOG_LINES_PER_ERROR = 0.2  # one ERROR line per 5 failed requests
+CRASH_LINES = 3.0  # WARN/ERROR lines per replica crash
 SLOW_LINES_PER_REQUEST = 0.002  # WARN lines per request when p99 misses the SLO
 C = CAUSE_ID
 
@@ -380,6 +381,8 @@ class Twin:
             tpl[(self.host_down > 0)[self.svc_host]] = C["unreachable"]
         if down.any():
             lam[down] = np.maximum(lam[down], 5.0)
+        if on("svc_crash_rate"):  # a crashing replica writes its last words and the kubelet's back-off
+            lam += self.svc_crash_rate * dt * CRASH_LINES
         if oom.any():
             tpl[oom] = C["oom"]
             lam[oom] = self.replicas[oom]
