@@ -108,3 +108,12 @@ def no_leftovers():
     yield
     left = set(children()) - before
     assert not left, f"processes left behind: {sorted(left)}"
+
+
+@pytest.fixture
+def no_failures(monkeypatch):
+    """Control-plane actions that never fail (their seeded failure draw is made moot)."""
+    from opstwin.twin.control import ACTIONS
+
+    for kind in ACTIONS.values():
+        monkeypatch.setattr(kind, "fail_probability", 0.0)

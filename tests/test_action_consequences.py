@@ -18,12 +18,6 @@ from opstwin.twin.spec import ActionSettings
 
 
 @pytest.fixture
-def no_failures(monkeypatch):
-    for kind in ACTIONS.values():
-        monkeypatch.setattr(kind, "fail_probability", 0.0)
-
-
-@pytest.fixture
 def cloud(make_twin, no_failures):
     twin = make_twin()
     twin.run(60)

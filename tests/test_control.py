@@ -8,12 +8,6 @@ from opstwin.twin.spec import VersionChanges
 
 
 @pytest.fixture
-def no_failures(monkeypatch):
-    for kind in ACTIONS.values():
-        monkeypatch.setattr(kind, "fail_probability", 0.0)
-
-
-@pytest.fixture
 def cloud(make_twin, no_failures):
     twin = make_twin()
     twin.advance()  # t = 10
