@@ -227,8 +227,10 @@ class Monitor(Agent):
         candidates = np.flatnonzero(any_flag)
         confirmed = np.zeros(len(self.idx), dtype=bool)
         if len(candidates):
-            confirmed[candidates] = self.detector.anomalous(self._normalized(X[:, candidates], candidates))
-            confirmed |= self._sure
+            confirmed |= self._sure  # gross symptoms need no second opinion ...
+            borderline = candidates[~self._sure[candidates]]
+            if len(borderline):  # ... the learned detector decides the rest (one call: its overhead is fixed)
+                confirmed[borderline] = self.detector.anomalous(self._normalized(X[:, borderline], borderline))
         # components whose state may change: flagged now, or tracked
         touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
         novel = self._read_logs(f, candidates)

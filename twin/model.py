@@ -394,11 +394,13 @@ class Twin:
         where = np.flatnonzero(lam > 0)
         counts = self.log_rng.poisson(lam[where])
         n = self.topo.n_services
-        bg = self.log_rng.poisson(self.log_background, n) if self.log_background > 0 else np.zeros(n, dtype=np.int64)
-        bg_at = np.flatnonzero(bg)
+        # background: Poisson(rate) lines per service, drawn as one Poisson total spread uniformly (the same
+        # distribution, without a draw per service per tick)
+        total = int(self.log_rng.poisson(self.log_background * n)) if self.log_background > 0 else 0
+        bg_at = np.sort(self.log_rng.integers(n, size=total))
         services = np.concatenate([where, bg_at])
-        causes = np.concatenate([cause[where], np.full(len(bg_at), logs.BACKGROUND)])
-        svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, bg[bg_at]]), n)
+        causes = np.concatenate([cause[where], np.full(total, logs.BACKGROUND)])
+        svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, np.ones(total, np.int64)]), n)
         return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
                              svc_host=self.svc_host.copy())
 

@@ -55,7 +55,9 @@ class Observer:
             return truth
         n = len(truth.rate)
         changes: dict[str, np.ndarray] = {}
-        gap = self.rng.random(n) if self.spec.scrape_gap > 0 and n else None
+        # scrape gaps: a binomial count of stale services, then which ones (not a draw per service)
+        gap = (self.rng.choice(n, size=int(self.rng.binomial(n, self.spec.scrape_gap)), replace=False)
+               if self.spec.scrape_gap > 0 and n else None)
         if self.spec.noise > 0 and n:
             error = self._errors(truth.rate * dt / self.spec.noise ** 2, np.clip(truth.error, 0.0, 1.0))
             sigma = self.spec.latency_jitter * self.level
@@ -64,14 +66,14 @@ class Observer:
             p99 = np.minimum(np.maximum(truth.p99 * np.exp(2 * sigma * z[1]), p50), TIMEOUT_SECONDS)
             changes.update(error=error, throughput=truth.rate * (1 - error), p50=p50, p99=p99)
         frame = replace(truth, **changes)
-        if gap is not None:
-            stale = gap < self.spec.scrape_gap
-            if self.previous is not None and stale.any():
-                self.stale_count += int(stale.sum())
-                for name in STALE_FIELDS:
-                    fresh = getattr(frame, name).copy()
-                    fresh[stale] = getattr(self.previous, name)[stale]
-                    setattr(frame, name, fresh)
+        if gap is not None and len(gap) and self.previous is not None:
+            self.stale_count += len(gap)
+            for name in STALE_FIELDS:
+                fresh = getattr(frame, name)
+                if name not in changes:
+                    fresh = fresh.copy()  # the truth's own array: leave it be
+                fresh[gap] = getattr(self.previous, name)[gap]
+                setattr(frame, name, fresh)
         self.previous = frame
         return frame
 
