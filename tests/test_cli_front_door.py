@@ -151,3 +151,10 @@ def test_the_starting_line_says_what_comes_up_before_the_first_tick():
         "running ehr seed 1: starting the embedded XMPP server and 9 agents…"
     assert starting_line(ehr, 2, agents=True, transport="spade", processes=3, xmpp="127.0.0.1:5222") == \
         "running ehr seed 2: connecting to the XMPP server at 127.0.0.1:5222 and 9 agents in 3 processes…"
+
+
+def test_bench_xmpp_defaults_to_a_library_scenario_that_exists():
+    from opstwin.bench.xmpp import default_scenario
+
+    path = default_scenario()
+    assert path.is_file() and path.name == "storm.yaml"

@@ -24,7 +24,10 @@ from opstwin.scenarios.schema import Scenario
 
 
 def default_scenario() -> Path:
-    return Path(__file__).parent / "storm.yaml"
+    """The library's storm: many concurrent incidents, so many rounds to time."""
+    from opstwin.scenarios import library
+
+    return library.files()["storm"]
 
 
 class _Timed(InProcTransport):
