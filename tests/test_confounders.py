@@ -111,23 +111,15 @@ def test_bad_seeded_faults_are_refused(entry, message):
     ("faults:\n  scheduled:\n    - {type: crash_loop, target: web, at: 5m, jitter: 5m}\n", "faults.scheduled[0].jitter"),
     ("random_deployments:\n  - {rate_per_hour: 1, services: [web, nope]}\n", "random_deployments[0].services[1]"),
     ("random_deployments:\n  - {rate_per_hour: 1, start: 5m, end: 2m}\n", "random_deployments[0]"),
-])
-def test_bad_confounders_and_seeded_faults_name_their_path(small_scenario, addition, path):
-    small_scenario.write_text(small_scenario.read_text() + addition)
-    with pytest.raises(ScenarioError) as exc:
-        load(small_scenario)
-    assert [p.path for p in exc.value.problems] == [path]
-
-
-@pytest.mark.parametrize("load_extra, path", [
+    # appended under the scenario's closing `load:` section
     ("  surges: [{at: 1m, factor: 2, duration: 5m, entry: api}]\n", "load.surges[0].entry"),
     ("  surges: [{at: 1m, factor: 2, duration: 2m, ramp: 2m}]\n", "load.surges[0]"),
     ("  surges: [{at: 1m, factor: 0.5, duration: 5m}]\n", "load.surges[0].factor"),
     ("  surges: [{at: 20m, factor: 2, duration: 5m}]\n", "load.surges[0].at"),
     ("  random_surges: {rate_per_hour: 1, factor: [2, 1.5]}\n", "load.random_surges"),
 ])
-def test_bad_surges_name_their_path(small_scenario, load_extra, path):
-    small_scenario.write_text(small_scenario.read_text() + load_extra)
+def test_bad_confounders_and_seeded_faults_name_their_path(small_scenario, addition, path):
+    small_scenario.write_text(small_scenario.read_text() + addition)
     with pytest.raises(ScenarioError) as exc:
         load(small_scenario)
     assert [p.path for p in exc.value.problems] == [path]
