@@ -82,4 +82,4 @@ def test_summary_records_how_the_run_was_made(tmp_path):
     assert s["faults"]
     for f in s["faults"]:
         assert {"detected_at", "diagnosed_at", "action_at", "recovered_at", "rca_ac1", "mitigated"} <= set(f)
-    assert sum(f["mitigated"] for f in s["faults"]) == s["metrics"]["faults_resolved"]
+    assert sum(f["mitigated"] or f["fixed_late"] for f in s["faults"]) == s["metrics"]["faults_resolved"]

@@ -56,3 +56,18 @@ def test_slo_minutes_lost_is_the_error_budget_burnt(topo):
     health = [1.0] * 60 + [0.0] * 6 + [0.5] * 12  # one minute down, then two minutes at half
     m = compute([], [], topo, 780.0, health, TICK)
     assert m["slo_minutes_lost"] == pytest.approx(2.0)
+
+
+def alert(t: float, comp: str) -> dict:
+    return {"t": t, "kind": "msg", "type": "alert", "body": {"component": comp, "cleared": False}}
+
+
+@pytest.mark.parametrize(("fixed_at", "mitigated"), [(1900.0, True), (2000.0, False)])
+def test_a_fix_counts_as_mitigation_only_within_the_response_window(topo, fixed_at, mitigated):
+    """Detected at 150 s: a fix ending by 150 + 1800 s is the team's; later, a human would have taken over."""
+    events = [alert(150.0, "api"), *action(fixed_at - 50.0, "a1", "api", fixed_at)]
+    m, rows = compute(events, [leak(resolved_at=fixed_at, by="a1")], topo, 4000.0, [1.0] * 400, TICK,
+                      per_fault=True)
+    assert rows[0]["mitigated"] is mitigated and rows[0]["fixed_late"] is not mitigated
+    assert m["mitigation_success_rate"] == float(mitigated) and m["faults_resolved"] == 1
+    assert rows[0]["ttm_s"] == fixed_at - 100.0, "time to mitigate counts late fixes too"

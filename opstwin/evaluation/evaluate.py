@@ -163,7 +163,7 @@ def _fault_row(f: dict[str, Any]) -> dict[str, Any]:
     from opstwin.evaluation.metrics import FAULT_FIELDS
 
     return {k: f.get(k) for k in (*FAULT_ROW, *FAULT_FIELDS, "rca_ac1", "rca_ac3", "rca_type_ac1", "rca_type_ac3",
-                                  "mitigated")}
+                                  "mitigated", "fixed_late")}
 
 
 # ---- executing a plan --------------------------------------------------------------------------

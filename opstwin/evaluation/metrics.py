@@ -16,10 +16,13 @@ Definitions (also in the README):
   AC@3: the component is among its first three candidates. Undiagnosed faults count as misses.
   ``rca_type_ac1`` / ``rca_type_ac3``: the same, but a candidate counts only when it names the
   fault's component *and* its type (the hypothesis: memory_leak, bad_deployment, ...).
-- Mitigated: the fault ended through a fixing action of the team (not by expiring or by an
-  operator). Mitigation success rate = mitigated / injected; time to mitigate (TTM) = start to
-  that action's completion; MTTR = start to the first tick at or after it when health is back
-  within 0.02 of its value just before the fault.
+- Fixed: the fault ended through a fixing action of the team (not by expiring or by an
+  operator). Mitigated: fixed within RESPONSE_WINDOW (30 minutes) of its detection (of its start
+  when it was never detected): past that, an on-call human would have taken the incident over, as
+  AIOpsLab-style benchmarks bound an agent's steps. Mitigation success rate = mitigated / injected;
+  ``fixed_late`` = faults fixed after the window. Time to mitigate (TTM) = start to the fixing
+  action's completion; MTTR = start to the first tick at or after it when health is back within
+  0.02 of its value just before the fault (both over every fixed fault, late ones included).
 - TNR undos: actions the guard undid because health regressed; escalations: incidents handed to
   a human; actions and messages per incident: team actions and agent messages / incidents.
 - Cost: ``actions_per_fault`` = team actions / injected faults (a run without faults: actions).
@@ -48,6 +51,7 @@ READS = kinds("msg", "action_started", "action_succeeded", "action_failed", "inc
               "escalation")
 HARM_DROP = 0.02  # health lost across an action that makes it harmful
 GRACE = 600.0  # seconds after a fault ends during which its alerts still count as true
+RESPONSE_WINDOW = 1800.0  # seconds from detection within which a fix counts as the team's mitigation
 # per-fault times (sim seconds; None when it did not happen) reported beside the run's metrics
 FAULT_FIELDS = ("detected_at", "ttd_s", "diagnosed_at", "action_at", "ttm_s", "recovered_at", "mttr_s")
 
@@ -163,7 +167,8 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
     for f in faults:
         r = radii[f["id"]]
         row: dict[str, Any] = dict.fromkeys(FAULT_FIELDS)
-        row.update(rca_ac1=False, rca_ac3=False, rca_type_ac1=False, rca_type_ac3=False, mitigated=False)
+        row.update(rca_ac1=False, rca_ac3=False, rca_type_ac1=False, rca_type_ac3=False, mitigated=False,
+                   fixed_late=False)
         first = next((t for t, c in episodes if c in r and _active(f, t, duration)), None)
         if first is not None:
             detected += 1
@@ -181,8 +186,10 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
             ac3 += row["rca_ac3"]
             tac1 += row["rca_type_ac1"]
             tac3 += row["rca_type_ac3"]
-        if _mitigated(f, requester):
-            row.update(mitigated=True, ttm_s=f["resolved_at"] - f["start"], action_at=started_at.get(f["resolved_by"]))
+        if _fixed(f, requester):
+            in_time = f["resolved_at"] <= (first if first is not None else f["start"]) + RESPONSE_WINDOW
+            row.update(mitigated=in_time, fixed_late=not in_time, ttm_s=f["resolved_at"] - f["start"],
+                       action_at=started_at.get(f["resolved_by"]))
             ttm.append(row["ttm_s"])
             before = h[max(0, int(f["start"] // tick) - 1)]
             k0 = int(np.ceil(f["resolved_at"] / tick)) - 1
@@ -195,11 +202,11 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
     n = len(faults)
     precision = true_eps / len(episodes) if episodes else (1.0 if not faults else 0.0)
     recall = detected / n if n else 1.0
-    mitigated = sum(_mitigated(f, requester) for f in faults)
+    mitigated = sum(r["mitigated"] for r in rows)
     mean = lambda xs: round(float(np.mean(xs)), 3) if xs else None  # noqa: E731
     metrics = {
         "faults_injected": n,
-        "faults_resolved": mitigated,
+        "faults_resolved": sum(_fixed(f, requester) for f in faults),
         "detection_precision": round(precision, 4),
         "detection_recall": round(recall, 4),
         "detection_f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
@@ -212,6 +219,7 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         "rca_type_ac1": round(tac1 / n, 4) if n else None,
         "rca_type_ac3": round(tac3 / n, 4) if n else None,
         "mitigation_success_rate": round(mitigated / n, 4) if n else None,
+        "fixed_late": sum(r["fixed_late"] for r in rows),
         "ttm_mean_s": mean(ttm),
         "mttr_mean_s": mean(mttr),
         "slo_minutes_lost": round(float(np.sum(1.0 - h)) * tick / 60.0, 3) if health else 0.0,
@@ -228,7 +236,7 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
     return (metrics, rows) if per_fault else metrics
 
 
-def _mitigated(f: dict[str, Any], requester: dict[str, str]) -> bool:
+def _fixed(f: dict[str, Any], requester: dict[str, str]) -> bool:
     """Ended by a succeeded action that an agent (not an operator) asked for."""
     by = f.get("resolved_by")
     return f.get("resolved_at") is not None and requester.get(by or "", "operator") != "operator"
