@@ -47,12 +47,14 @@ class Coordinator(Agent):
     role = "coordinator"
 
     def __init__(self, name: str, seed: int, specialists: dict[str, list[str]], tick_seconds: float, verify: float,
-                 max_attempts: int, diagnoser: str = "diagnoser", human: str | None = None) -> None:
+                 max_attempts: int, diagnoser: str = "diagnoser", human: str | None = None,
+                 guard: str = "guard") -> None:
         super().__init__(name, seed)
         self.specialists = specialists  # name -> skills
         self.verify_ticks = max(1, math.ceil(verify / tick_seconds))
         self.max_attempts = max_attempts
         self.diagnoser = diagnoser
+        self.guard = guard
         self.human = human
         self.plans: dict[str, Plan] = {}
         self.task_plan: dict[str, str] = {}
@@ -97,6 +99,9 @@ class Coordinator(Agent):
         upd = m.parsed()
         plan = self.plans.get(upd.incident)
         if plan and upd.status in ("resolved", "superseded") and plan.status == "open":
+            if upd.status == "resolved" and plan.task and plan.verify_until is not None:
+                # the action did its job: the guard must not undo it and reopen the fault
+                ctx.send("inform", "incident", self.guard, upd.model_copy(update={"task": plan.task}))
             plan.status = upd.status
             plan.verify_until = None
             ctx.log("incident_closed", incident=plan.incident, attempts=plan.attempts, status=upd.status)

@@ -3,16 +3,21 @@
 Before a specialist acts it asks the guard. The guard measures an SLI of the action's blast
 radius from telemetry, never from the twin's ground truth: the share of the objectives of the
 scope's services met now (each is up, has errors near its baseline, p99 within SLO), where the
-scope is what the action can hurt: the target's own services (a service; the services on a host
-or a disk) and their callers, nearest first, at most :data:`MAX_SCOPE`. The monitors hold the telemetry,
+scope is what the action can hurt or is meant to help: the target's own services (a service; the
+services on a host or a disk), their callers and their dependencies, nearest first, at most
+:data:`MAX_SCOPE`. The monitors hold the telemetry,
 so the guard asks each of them (``sli_query``, query-ref), sums their answers (``sli``), notes
 the SLI, and only then answers: approve, or, for actions on the scenario's approval list, the
 human's decision (the YAML default when the run is unattended).
 
-After a successful action it waits `settle` and measures the same scope again; if the SLI is
-lower by more than `tolerance`, it asks the control plane to undo the action and tells the
-coordinator the step was undone, so the incident goes back for another fix. A fault elsewhere
-in the cloud does not move this SLI, so it cannot get a correct fix undone.
+After a successful action it waits `settle` and measures the same scope again. The action is
+blamed only against a counterfactual: an action reaches its callers only through its own services
+(the target, or the services on the host or disk), so a regression counts when the whole scope's
+SLI *and* that of the action's own services fell by more than `tolerance`. Callers that got worse
+while the action's own services held or recovered were hurt by something else (a fault starting
+elsewhere during `settle`), and undoing a fix that brought its own services back would reopen
+the fault it fixed. On a regression the guard asks the control plane to undo the action and
+tells the coordinator the step was undone, so the incident goes back for another fix.
 """
 
 from __future__ import annotations
@@ -22,16 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from opstwin.agents.base import Agent, Context
-from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Message, Sli, SliQuery
+from opstwin.agents.messages import ActionRequest, ActionResult, Approval, IncidentUpdate, Message, Sli, SliQuery
 from opstwin.agents.spec import GuardSpec
 from opstwin.twin.topology import Topology
 
 MAX_SCOPE = 50  # services in a blast radius: enough for the callers that matter, small to ask about
 
 
-def blast_radius(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
-    """The services an action on `target` can hurt, sorted: its own services, then their callers
-    (ancestors on the dependency graph) breadth-first, nearest first and by name, at most `cap`."""
+def own_services(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
+    """The services an action on `target` acts on directly: the service itself, or those on the host or disk."""
     if target in topo.graph:
         own = [target]
     elif target in topo.hosts:
@@ -40,13 +44,20 @@ def blast_radius(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]
         own = topo.services_on_disk(target)
     else:
         own = []
-    scope = sorted(set(own))[:cap]
+    return sorted(set(own))[:cap]
+
+
+def blast_radius(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
+    """The services an action on `target` can hurt or is meant to help, sorted: its own services,
+    then their callers and their dependencies (a rate limit or a failover moves load onto them)
+    breadth-first, nearest first and by name, at most `cap`."""
+    scope = own_services(topo, target, cap)
     seen, frontier = set(scope), scope
     while frontier and len(scope) < cap:
-        callers = sorted({c for s in frontier for c in topo.dependents(s)} - seen)
-        frontier = callers[: cap - len(scope)]
+        near = sorted({n for s in frontier for n in (*topo.dependents(s), *topo.dependencies(s))} - seen)
+        frontier = near[: cap - len(scope)]
         scope += frontier
-        seen |= set(callers)
+        seen |= set(near)
     return sorted(scope)
 
 
@@ -56,7 +67,9 @@ class Watch:
     action: str
     target: str
     scope: list[str]
+    own: list[str] = field(default_factory=list)
     before: float | None = None
+    before_own: float | None = None
     action_id: str = ""
     due: int | None = None
 
@@ -71,11 +84,17 @@ class Measure:
     approval: Approval | None = None
     good: int = 0
     total: int = 0
+    own_good: int = 0
+    own_total: int = 0
     answered: set[str] = field(default_factory=set)
 
     @property
     def sli(self) -> float:
         return round(self.good / self.total, 6) if self.total else 1.0
+
+    @property
+    def own_sli(self) -> float:
+        return round(self.own_good / self.own_total, 6) if self.own_total else 1.0
 
 
 class Guard(Agent):
@@ -101,11 +120,13 @@ class Guard(Agent):
                 self._answer(ctx, m)
             elif m.kind == "action_result":
                 self._result(ctx, m)
+            elif m.kind == "incident" and m.sender == self.coordinator:
+                self._resolved(ctx, m.parsed())
         for task in sorted(self.watches):
             w = self.watches[task]
             if w.due is not None and ctx.tick >= w.due:
                 w.due = None
-                self._measure(ctx, w.scope, Measure(w.task, len(self.monitors)))
+                self._measure(ctx, w, Measure(w.task, len(self.monitors)))
 
     def _result(self, ctx: Context, m: Message) -> None:
         r: ActionResult = m.parsed()
@@ -122,6 +143,14 @@ class Guard(Agent):
             w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks
             ctx.wake_at(w.due)
 
+    def _resolved(self, ctx: Context, upd: IncidentUpdate) -> None:
+        """The incident of a watched action resolved before it settled: the action fixed what it was
+        for; judging it now could only undo the fix and reopen the fault."""
+        w = self.watches.get(upd.task or "")
+        if upd.status == "resolved" and w is not None and w.due is not None:
+            ctx.log("tnr_resolved", task=w.task, action=w.action, target=w.target, incident=upd.incident)
+            del self.watches[w.task]
+
     def _approve(self, ctx: Context, m: Message) -> None:
         a: Approval = m.parsed()
         decision = "approve"
@@ -135,19 +164,20 @@ class Guard(Agent):
         if decision != "approve":
             ctx.send("inform", "approval", m.sender, a, m.conversation)
             return
-        w = Watch(a.task, a.action, a.target, blast_radius(self.topo, a.target))
+        w = Watch(a.task, a.action, a.target, blast_radius(self.topo, a.target), own_services(self.topo, a.target))
         self.watches[a.task] = w
-        self._measure(ctx, w.scope, Measure(a.task, len(self.monitors), reply=m, approval=a))
+        self._measure(ctx, w, Measure(a.task, len(self.monitors), reply=m, approval=a))
 
-    def _measure(self, ctx: Context, scope: list[str], measure: Measure) -> None:
-        """Ask every monitor about `scope`; with no monitor to ask, the SLI is taken as 1."""
+    def _measure(self, ctx: Context, w: Watch, measure: Measure) -> None:
+        """Ask every monitor about `w`'s scope; with no monitor to ask, the SLI is taken as 1."""
         if not self.monitors:
             self._measured(ctx, measure)
             return
         conversation = ctx.new_conversation()
         self.measures[conversation] = measure
         for monitor in self.monitors:
-            ctx.send("query-ref", "sli_query", monitor, SliQuery(task=measure.task, services=scope), conversation)
+            ctx.send("query-ref", "sli_query", monitor, SliQuery(task=measure.task, services=w.scope, own=w.own),
+                     conversation)
 
     def _answer(self, ctx: Context, m: Message) -> None:
         measure = self.measures.get(m.conversation)
@@ -157,6 +187,8 @@ class Guard(Agent):
         measure.answered.add(m.sender)
         measure.good += s.good
         measure.total += s.total
+        measure.own_good += s.own_good
+        measure.own_total += s.own_total
         if len(measure.answered) >= measure.waiting:
             del self.measures[m.conversation]
             self._measured(ctx, measure)
@@ -165,23 +197,25 @@ class Guard(Agent):
         w = self.watches.get(measure.task)
         if measure.reply is not None:  # before the action: note it, then answer the approval
             if w is not None:
-                w.before = measure.sli
+                w.before, w.before_own = measure.sli, measure.own_sli
             ctx.send("inform", "approval", measure.reply.sender, measure.approval.model_copy(update={"sli": measure.sli}),
                      measure.reply.conversation)
         elif w is not None:
-            self._check(ctx, w, measure.sli)
+            self._check(ctx, w, measure.sli, measure.own_sli)
 
-    def _check(self, ctx: Context, w: Watch, after: float) -> None:
+    def _check(self, ctx: Context, w: Watch, after: float, after_own: float) -> None:
         before = 1.0 if w.before is None else w.before
-        if after < before - self.spec.tolerance:
+        before_own = 1.0 if w.before_own is None else w.before_own
+        tol = self.spec.tolerance
+        if after < before - tol and after_own < before_own - tol:
             self.undos += 1
             ctx.log("tnr_violation", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
-                    before=before, after=after, scope=len(w.scope))
+                    before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))
             ctx.send("request", "action", self.control,
                      ActionRequest(task=w.task, action=w.action, target=w.target, undo_of=w.action_id))
         else:
             ctx.log("tnr_ok", task=w.task, action=w.action, target=w.target, before=before, after=after,
-                    scope=len(w.scope))
+                    own_before=before_own, own_after=after_own, scope=len(w.scope))
             del self.watches[w.task]
 
     def state(self) -> dict[str, Any]:

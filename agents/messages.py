@@ -58,6 +58,7 @@ class IncidentUpdate(Body):
     status: Literal["resolved", "rediagnose", "escalated", "superseded"]
     reason: str = ""
     exclude: list[tuple[str, str]] = Field(default_factory=list)  # (action, target) known not to help
+    task: str | None = None  # to the guard: the task whose action resolved the incident
 
 
 class Task(Body):
@@ -115,15 +116,19 @@ class SliQuery(Body):
 
     task: str
     services: list[str]
+    own: list[str] = Field(default_factory=list)  # the action's own services among them, also counted apart
 
 
 class Sli(Body):
     """A monitor's answer (inform): over the queried services in its shard, how many of their
-    objectives (up, errors near baseline, p99 within SLO) are met now, of how many."""
+    objectives (up, errors near baseline, p99 within SLO) are met now, of how many; the same over
+    the action's own services."""
 
     task: str
     good: int = Field(ge=0)
     total: int = Field(ge=0)
+    own_good: int = Field(0, ge=0)
+    own_total: int = Field(0, ge=0)
 
 
 KINDS: dict[str, type[Body]] = {

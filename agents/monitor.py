@@ -409,7 +409,9 @@ class Monitor(Agent):
             if m.kind == "sli_query" and m.performative == "query-ref":
                 q: SliQuery = m.parsed()
                 good, total = self.sli(q.services)
-                ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total), m.conversation)
+                own_good, own_total = self.sli(q.own)
+                ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total, own_good=own_good,
+                                                        own_total=own_total), m.conversation)
 
     def state(self) -> dict[str, Any]:
         alerting = sorted(k for k, v in self.tracks.items() if v.alerting)

@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 from opstwin.agents.base import Context
-from opstwin.agents.guard import blast_radius
+from opstwin.agents.guard import blast_radius, own_services
 from opstwin.agents.messages import Sli, make
 from opstwin.agents.monitor import Monitor
 from opstwin.agents.spec import MonitorSpec
@@ -25,13 +25,13 @@ from opstwin.twin.topology import Topology
 from test_team import CLOUD
 
 
-def test_the_blast_radius_is_the_targets_services_and_their_callers(small_topology):
+def test_the_blast_radius_is_the_targets_services_their_callers_and_dependencies(small_topology):
     topo = Topology.build(small_topology)
     assert blast_radius(topo, "db") == ["api", "db", "web"]
-    assert blast_radius(topo, "web") == ["web"]
+    assert blast_radius(topo, "web") == ["api", "db", "web"]  # a rate limit at the edge helps what it calls
     assert blast_radius(topo, "h2") == ["api", "db", "web"]  # services on the host, then callers
-    assert blast_radius(topo, "d1") == ["web"]
     assert blast_radius(topo, "db", cap=2) == ["api", "db"]  # nearest first
+    assert own_services(topo, "h2") == ["api", "db"] and own_services(topo, "web") == ["web"]
     assert blast_radius(topo, "nowhere") == []
 
 

@@ -71,3 +71,13 @@ def test_a_fix_counts_as_mitigation_only_within_the_response_window(topo, fixed_
     assert rows[0]["mitigated"] is mitigated and rows[0]["fixed_late"] is not mitigated
     assert m["mitigation_success_rate"] == float(mitigated) and m["faults_resolved"] == 1
     assert rows[0]["ttm_s"] == fixed_at - 100.0, "time to mitigate counts late fixes too"
+
+
+def test_an_undone_right_fix_counts_as_an_unjustified_undo(topo):
+    undo = {"t": 500.0, "kind": "tnr_violation", "action_id": "a1"}
+    wrong = [{**a, "action": "reboot_host"} for a in action(200.0, "a1", "h1", 250.0)]
+    right = [{**a, "action": "rollback_deployment"} for a in action(200.0, "a1", "api", 250.0)]
+    fault = {**leak(resolved_at=None, by=None), "fixes": [["rollback_deployment", "api"]]}
+    assert compute([*wrong, undo], [fault], topo, 1000.0, [1.0] * 100, TICK)["tnr_undos_unjustified"] == 0
+    m = compute([*right, undo], [fault], topo, 1000.0, [1.0] * 100, TICK)
+    assert (m["tnr_undos"], m["tnr_undos_unjustified"]) == (1, 1)

@@ -68,11 +68,17 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
               doc="Handed to the human operator."),
     EventKind("approval", "guard", (*_AGENT, "task", "action", "target", "decision", "by"),
               doc="An action on the approval list was decided (`by`: human or default)."),
-    EventKind("tnr_ok", "guard", (*_AGENT, "task", "action", "target", "before", "after", "scope"),
-              doc="Transactional No-Regression: the SLI of the action's blast radius (`scope` services, measured "
-                  "by the monitors from telemetry) did not drop beyond tolerance after it settled."),
-    EventKind("tnr_violation", "guard", (*_AGENT, "task", "action", "target", "action_id", "before", "after", "scope"),
-              doc="It did: the guard undoes the action."),
+    EventKind("tnr_ok", "guard", (*_AGENT, "task", "action", "target", "before", "after", "own_before", "own_after",
+                                  "scope"),
+              doc="Transactional No-Regression: after the action settled, the SLI of its blast radius (`scope` "
+                  "services, measured by the monitors from telemetry) did not drop beyond tolerance, or that of "
+                  "its own services (`own_*`: the target, the services on a host or disk) did not."),
+    EventKind("tnr_violation", "guard", (*_AGENT, "task", "action", "target", "action_id", "before", "after",
+                                         "own_before", "own_after", "scope"),
+              doc="Both dropped: the guard undoes the action."),
+    EventKind("tnr_resolved", "guard", (*_AGENT, "task", "action", "target", "incident"),
+              doc="The action's incident resolved before it settled: it is not judged, since undoing it "
+                  "would reopen the fault it fixed."),
 ]}
 
 

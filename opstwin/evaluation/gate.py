@@ -51,6 +51,7 @@ RULES: dict[str, Rule] = {
     "false_alerts_per_day": Rule(LOWER, ABS, 1.0),
     **{m: Rule(LOWER, REL, 0.25) for m in ("ttd_mean_s", "ttm_mean_s", "mttr_mean_s")},
     "tnr_undos": Rule(LOWER, ABS, 0.5),
+    "tnr_undos_unjustified": Rule(LOWER, ABS, 0.5),
     "escalations": Rule(LOWER, ABS, 0.5),
     "slo_minutes_lost": Rule(LOWER, REL, 0.25),
     "actions_per_fault": Rule(LOWER, REL, 0.25),

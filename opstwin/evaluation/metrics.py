@@ -23,8 +23,9 @@ Definitions (also in the README):
   ``fixed_late`` = faults fixed after the window. Time to mitigate (TTM) = start to the fixing
   action's completion; MTTR = start to the first tick at or after it when health is back within
   0.02 of its value just before the fault (both over every fixed fault, late ones included).
-- TNR undos: actions the guard undid because health regressed; escalations: incidents handed to
-  a human; actions and messages per incident: team actions and agent messages / incidents.
+- TNR undos: actions the guard undid because health regressed; ``tnr_undos_unjustified``: those
+  that were a right fix of a fault active when they started (by its ground truth) or that had
+  ended one; escalations: incidents handed to a human; actions and messages per incident: team actions and agent messages / incidents.
 - Cost: ``actions_per_fault`` = team actions / injected faults (a run without faults: actions).
   An action is *harmful* when its target lies outside the root of every fault active when it
   started (the root: the fault's component, a partition's peer, and the services placed on a
@@ -121,7 +122,8 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
     alerting: set[str] = set()
     episodes: list[tuple[float, str]] = []
     diagnoses: list[tuple[float, list[str]]] = []
-    messages = incidents = actions = undos = escalations = 0
+    messages = incidents = actions = escalations = 0
+    undone: list[str] = []  # action ids the guard undid
     requester: dict[str, str] = {}
     team_actions: dict[str, dict[str, Any]] = {}  # action id -> start, target, finish
     for e in events:
@@ -129,7 +131,7 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         if kind == "action_started":
             requester[e["action_id"]] = e.get("by", "")
             if e.get("by") != "operator":
-                team_actions[e["action_id"]] = {"t": e["t"], "target": e["target"]}
+                team_actions[e["action_id"]] = {"t": e["t"], "target": e["target"], "action": e.get("action", "")}
         elif kind in ("action_succeeded", "action_failed") and e["action_id"] in team_actions:
             team_actions[e["action_id"]]["finished"] = e["t"]
         if kind == "msg":
@@ -150,7 +152,7 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         elif kind == "action_started" and e.get("by") != "operator":
             actions += 1
         elif kind == "tnr_violation":
-            undos += 1
+            undone.append(e["action_id"])
         elif kind == "escalation":
             escalations += 1
 
@@ -226,7 +228,8 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         "actions_per_fault": round(actions / n, 3) if n else float(actions),
         "harmful_actions": _harmful(sorted(team_actions.values(), key=lambda a: a["t"]), faults,
                                     {f["id"]: fault_root(f, topo) for f in faults}, h, tick, duration),
-        "tnr_undos": undos,
+        "tnr_undos": len(undone),
+        "tnr_undos_unjustified": sum(_right_fix(team_actions.get(a), a, faults) for a in undone),
         "escalations": escalations,
         "incidents": incidents,
         "actions_per_incident": round(actions / incidents, 3) if incidents else 0.0,
@@ -234,6 +237,20 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         "messages": messages,
     }
     return (metrics, rows) if per_fault else metrics
+
+
+def _right_fix(action: dict[str, Any] | None, action_id: str, faults: list[dict[str, Any]]) -> bool:
+    """Whether a team action was a right fix: it ended a fault, or it is in the ground-truth fixes of
+    a fault active when it started."""
+    if action is None:
+        return False
+    for f in faults:
+        if f.get("resolved_by") == action_id:
+            return True
+        active = f["start"] <= action["t"] and (f.get("resolved_at") is None or f["resolved_at"] >= action["t"])
+        if active and [action["action"], action["target"]] in [list(x) for x in f.get("fixes", [])]:
+            return True
+    return False
 
 
 def _fixed(f: dict[str, Any], requester: dict[str, str]) -> bool:

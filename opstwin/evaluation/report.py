@@ -21,7 +21,7 @@ METRICS = [
     "detection_precision", "detection_recall", "detection_f1", "false_alerts_per_day", "ttd_mean_s",
     "rca_ac1", "rca_ac3", "rca_type_ac1", "rca_type_ac3", "mitigation_success_rate", "ttm_mean_s", "mttr_mean_s",
     "slo_minutes_lost", "actions_per_fault", "harmful_actions", "tnr_undos",
-    "escalations", "actions_per_incident", "messages_per_incident", "faults_injected", "faults_resolved", "fixed_late",
+    "escalations", "actions_per_incident", "messages_per_incident", "faults_injected", "faults_resolved", "fixed_late", "tnr_undos_unjustified",
 ]
 # per-fault flags pooled over every fault of a variant's runs (fault-weighted, beside the per-run means)
 BY_FAULT = [("detected", "detected_at"), ("rca_ac1", "rca_ac1"), ("rca_ac3", "rca_ac3"),
@@ -84,7 +84,7 @@ def fmt(metric: str, x: float | None) -> str:
         return "-"
     if metric.endswith("_s") or metric in PERF:
         return f"{x:,.1f}" if abs(x) < 1e5 else f"{x:,.0f}"
-    if metric in ("faults_injected", "faults_resolved", "fixed_late", "tnr_undos", "escalations", "harmful_actions") or metric.endswith(
+    if metric in ("faults_injected", "faults_resolved", "fixed_late", "tnr_undos", "tnr_undos_unjustified", "escalations", "harmful_actions") or metric.endswith(
             "_per_incident") or metric == "false_alerts_per_day":
         return f"{x:.2f}"
     return f"{x:.3f}"
