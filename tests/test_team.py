@@ -104,8 +104,9 @@ def test_a_harmful_fix_is_undone_by_the_guard_and_the_incident_fixed_another_way
     undone = events(tmp_path, "action_undone")
     assert undone and {(e["action"], e["target"], e["by"]) for e in undone} == {("scale_service", "api", "guard")}
     violation = events(tmp_path, "tnr_violation")[0]
-    assert violation["after"] < violation["before"] - 0.02 and violation["scope"] == 2  # api and its caller web
-    assert summary["metrics"]["tnr_undos"] == len(undone)
+    assert violation["after"] < violation["before"] - 0.02 and violation["scope"] >= 3  # api, its callers and dependencies
+    assert violation["own_after"] < violation["own_before"] - 0.02  # through api itself: it is to blame
+    assert summary["metrics"]["tnr_undos"] == len(undone) and summary["metrics"]["tnr_undos_unjustified"] == 0
     fault = summary["faults"][0]
     fixer = next(e for e in events(tmp_path, "action_succeeded") if e["action_id"] == fault["resolved_by"])
     assert fixer["action"] == "rollback_deployment" and fixer["t"] > violation["t"]  # the leak came with a version
