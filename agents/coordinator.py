@@ -4,9 +4,10 @@ For an incident's diagnosis it takes the best untried fix (candidate by candidat
 fix), sends a call for proposals to every live specialist whose skills cover the fix's
 category, collects their propose/refuse in the next round (the superstep guarantees every
 answer is in by then), awards the cheapest bid (ties by name) and rejects the rest. When the
-action succeeded it waits `verify` for the incident to clear; when it failed (re-auctioned
-once), was denied, was undone by the guard, or the incident did not clear, it moves on to the
-next fix. With the fixes exhausted it asks for one re-diagnosis; after `max_attempts` attempts,
+action succeeded it waits `verify` for the incident to clear. A failed action is most often a
+transient failure: it is auctioned again after a back-off (RETRY_BACKOFF, doubling, at most
+MAX_RETRIES times) before the plan moves on. When it was denied, was undone by the guard, or
+the incident did not clear, it moves on to the next fix. With the fixes exhausted it asks for one re-diagnosis; after `max_attempts` attempts,
 or with nothing left to try, it escalates to a human.
 """
 
@@ -21,6 +22,8 @@ from opstwin.agents.messages import ActionResult, Award, Bid, Candidate, Inciden
 from opstwin.agents.runbook import BY_FAULT
 
 Step = tuple[str, str, str, dict[str, Any]]  # (action, target, category, params)
+MAX_RETRIES = 2  # a failed action is tried again this many times before the plan moves on
+RETRY_BACKOFF = 30.0  # seconds before the first retry; doubles for the next
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Plan:
     bids: dict[str, Bid] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
     awarded: bool = False
-    retried: bool = False
+    retries: int = 0  # retries of the current step after it failed
     verify_until: int | None = None
     retry_at: int | None = None
 
@@ -52,6 +55,7 @@ class Coordinator(Agent):
         super().__init__(name, seed)
         self.specialists = specialists  # name -> skills
         self.verify_ticks = max(1, math.ceil(verify / tick_seconds))
+        self.tick_seconds = tick_seconds
         self.max_attempts = max_attempts
         self.diagnoser = diagnoser
         self.guard = guard
@@ -125,11 +129,14 @@ class Coordinator(Agent):
         if r.status == "succeeded":
             plan.verify_until = ctx.tick + self.verify_ticks
             ctx.wake_at(plan.verify_until)
-        elif r.status == "failed" and not plan.retried and plan.current is not None:
-            plan.steps.insert(0, plan.current)  # a failed action is worth one more auction
+        elif r.status == "failed" and plan.retries < MAX_RETRIES and plan.current is not None:
+            plan.steps.insert(0, plan.current)  # a failure is most often transient: retry after a back-off
             plan.tried.discard((plan.current[0], plan.current[1]))
             plan.attempts -= 1
-            self._next_step(ctx, plan, retry=True)
+            plan.retries += 1
+            plan.task, plan.current, plan.verify_until = None, None, None
+            plan.retry_at = ctx.tick + max(1, math.ceil(RETRY_BACKOFF * 2 ** (plan.retries - 1) / self.tick_seconds))
+            ctx.wake_at(plan.retry_at)
         else:  # failed again, refused, denied, or undone by the guard
             self._next_step(ctx, plan)
 
@@ -139,7 +146,8 @@ class Coordinator(Agent):
     # ------------------------------------------------------- contract net
     def _next_step(self, ctx: Context, plan: Plan, retry: bool = False) -> None:
         plan.task, plan.current, plan.verify_until, plan.awarded, plan.retry_at = None, None, None, False, None
-        plan.retried = retry
+        if not retry:
+            plan.retries = 0
         while plan.steps and (plan.steps[0][0], plan.steps[0][1]) in plan.tried:
             plan.steps.pop(0)
         if plan.attempts >= self.max_attempts:

@@ -3,8 +3,15 @@
 It keeps the set of alerting components. A new alert that no open incident explains starts a
 short gather window (a cascade takes a few ticks to show); then the reasoner localizes what
 is unexplained and each root group becomes an incident, sent to the coordinator as a
-diagnosis. An incident is resolved when none of the components it covers alerts any more.
+diagnosis. An incident is resolved when its core (the root and what sits on it) is quiet.
 The coordinator can ask for a re-diagnosis, excluding fixes that did not help.
+
+No alert is left behind: when an incident resolves while some components it covered still
+alert, they are diagnosed again at once (a fault folded into another incident's cascade would
+otherwise never be looked at again). An escalated incident, owned by a human, keeps explaining
+its components through the alert episode it was escalated in. Once a component has cleared, its
+next alert is diagnosed afresh: the same diagnosis on the same root is a recurrence (a leak that
+kills and comes back) and stays the human's; any other is a new fault and a new incident.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from opstwin.agents.reasoners import Reasoner
 
 
 ESCALATED_QUIET = 3600.0  # an escalated incident closes after this long without alerts
+ORPHAN_WAIT = 120.0  # after an incident resolves, time for its callers to recover before what still alerts is diagnosed
 OWN = {"rate_spike", "down", "restarts", "memory"}  # symptoms a cascade does not give a caller
 # log signals a caller shows when something it depends on fails (its own lines are then about the call)
 CASCADE = {"log:upstream", "log:timeout", "log:slow", "log:overload", "log:tls", "log:reset", "log:error",
@@ -37,6 +45,8 @@ class Incident:
     quiet_since: float | None = None
     exclude: set[tuple[str, str]] = field(default_factory=set)
     status: str = "open"
+    fault: str = ""  # the hypothesis it was opened with
+    cleared: set[str] = field(default_factory=set)  # components whose alert cleared since the escalation
 
 
 class Diagnoser(Agent):
@@ -53,6 +63,7 @@ class Diagnoser(Agent):
         self.incidents: dict[str, Incident] = {}
         self._next = 0
         self._due: int | None = None
+        self._orphans_due: int | None = None
 
     def _open(self) -> list[Incident]:
         return [i for i in self.incidents.values() if i.status == "open"]
@@ -69,6 +80,9 @@ class Diagnoser(Agent):
                 alert = m.parsed()
                 if alert.cleared:
                     self.anomalies.pop(alert.component, None)
+                    for inc in self.incidents.values():
+                        if inc.status == "escalated" and alert.component in inc.covers:
+                            inc.cleared.add(alert.component)
                 else:
                     old = self.anomalies.get(alert.component)
                     grew = old is None or not set(alert.symptoms) <= set(old.symptoms)
@@ -93,9 +107,16 @@ class Diagnoser(Agent):
             self._due = ctx.tick + self.gather_ticks
             if self.gather_ticks:
                 ctx.wake_at(self._due)
-        if self._due is not None and ctx.tick >= self._due:
+        orphans = self._orphans_due is not None and ctx.tick >= self._orphans_due
+        if orphans:
+            self._orphans_due = None
+        if (self._due is not None and ctx.tick >= self._due) or orphans:
             self._due = None
             self._diagnose(ctx)
+
+    def _absorbs(self, inc: Incident, component: str) -> bool:
+        """An open incident explains what it covers; an escalated one only the alert episode it was handed over in."""
+        return inc.status != "escalated" or component not in inc.cleared
 
     def _covered(self, component: str) -> bool:
         """Whether an open incident explains `component`: it covers it, or `component` is a
@@ -106,6 +127,8 @@ class Diagnoser(Agent):
         alert = self.anomalies.get(component)
         own = alert is not None and any(s in OWN or (s.startswith("log:") and s not in CASCADE) for s in alert.symptoms)
         for inc in self._live():
+            if not self._absorbs(inc, component):
+                continue
             if component in inc.covers and not (own and component not in inc.core):
                 return True
             if not own and component in graph and any(c in graph and nx.has_path(graph, component, c)
@@ -115,7 +138,8 @@ class Diagnoser(Agent):
         return False
 
     def _resolve(self, ctx: Context) -> None:
-        """An incident is resolved when its core is quiet; callers may still alert for other reasons."""
+        """An incident is resolved when its core is quiet; callers that still alert are orphans: they
+        are diagnosed again after a gather window, as their own incident if nothing else explains them."""
         for inc in self._live():
             if any(c in self.anomalies for c in inc.core):
                 inc.quiet_since = None
@@ -129,21 +153,31 @@ class Diagnoser(Agent):
             inc.status = "resolved"
             ctx.log("incident_resolved", incident=inc.id, root=inc.root)
             ctx.send("inform", "incident", self.coordinator, IncidentUpdate(incident=inc.id, status="resolved"))
+            if any(c in self.anomalies for c in inc.covers) and self._orphans_due is None:
+                self._orphans_due = ctx.tick + math.ceil(ORPHAN_WAIT / self.tick_seconds)
+                ctx.wake_at(self._orphans_due)
 
     def _diagnose(self, ctx: Context) -> None:
         """Localize over every alerting component; open incidents only for new roots."""
         if not any(not self._covered(c) for c in self.anomalies):
             return
-        by_root = {i.root: i for i in self._live()}
+        by_root = {i.root: i for i in self._live() if self._absorbs(i, i.root)}
         for group in self.reasoner.localize(dict(self.anomalies)):
             root = group.candidates[0].component
+            if self._recurs(ctx, group):
+                continue
             if root in by_root:  # late alerts of a known incident
                 by_root[root].covers |= group.covers
                 continue
-            if any(root in i.core for i in self._live()) or self._covered(root):
+            if any(root in i.core and self._absorbs(i, root) for i in self._live()) or self._covered(root):
                 continue
+            for old in self._live():  # a human's incident on this root, now with new symptoms: ours again
+                if old.status == "escalated" and old.root == root:
+                    old.status = "superseded"
+                    ctx.log("incident_superseded", incident=old.id, by=f"inc{self._next + 1}")
             self._next += 1
-            inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t, self._core(root, group.covers))
+            inc = Incident(f"inc{self._next}", set(group.covers), root, ctx.t, self._core(root, group.covers),
+                           fault=group.candidates[0].fault)
             self.incidents[inc.id] = inc
             by_root[root] = inc
             ctx.log("incident_opened", incident=inc.id, root=inc.root, covers=sorted(inc.covers))
@@ -151,6 +185,19 @@ class Diagnoser(Agent):
             ctx.send("inform", "diagnosis", self.coordinator,
                      Diagnosis(incident=inc.id, candidates=group.candidates, evidence=group.evidence,
                                reasoner=self.reasoner.name))
+
+    def _recurs(self, ctx: Context, group: Any) -> bool:
+        """Whether `group` is an escalated incident's fault again (same root, same diagnosis): then the
+        human's incident takes its alerts back."""
+        top = group.candidates[0]
+        for inc in self._live():
+            if inc.status == "escalated" and inc.root == top.component and top.component in inc.cleared:
+                if top.fault == inc.fault:
+                    inc.covers |= group.covers
+                    inc.cleared -= group.covers
+                    ctx.log("incident_recurred", incident=inc.id, root=inc.root)
+                    return True
+        return False
 
     def _core(self, root: str, covers: set[str]) -> set[str]:
         topo = self.reasoner.topo

@@ -45,8 +45,16 @@ class Reasoner(Protocol):
     def localize(self, anomalies: dict[str, Alert], exclude: set[tuple[str, str]] = frozenset()) -> list[RootGroup]: ...
 
 
-def _actions(h: Hypothesis, component: str, exclude: set[tuple[str, str]]) -> list[tuple[str, str, dict]]:
-    return [(a, component, dict(p)) for a, p in h.fixes if (a, component) not in exclude]
+def possible(topo: Topology, action: str, target: str) -> bool:
+    """Whether the topology allows `action` on `target` at all: a failover needs a standby host (an
+    impossible fix would only burn an attempt)."""
+    if action == "failover":
+        return target in topo.graph and topo.service_spec(target).standby_host is not None
+    return True
+
+
+def _actions(topo: Topology, h: Hypothesis, component: str, exclude: set[tuple[str, str]]) -> list[tuple[str, str, dict]]:
+    return [(a, component, dict(p)) for a, p in h.fixes if (a, component) not in exclude and possible(topo, a, component)]
 
 
 class RulesReasoner:
@@ -75,7 +83,7 @@ class RulesReasoner:
                    exclude: set[tuple[str, str]]) -> list[Candidate]:
         out = []
         for s, h in self._hypotheses(kind, evidence):
-            actions = _actions(h, component, exclude)
+            actions = _actions(self.topo, h, component, exclude)
             if actions:
                 out.append(Candidate(component=component, kind=kind, fault=h.fault,
                                      confidence=round(min(1.0, weight * s / 12.0), 4), actions=actions))

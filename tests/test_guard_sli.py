@@ -91,9 +91,10 @@ def test_a_fault_elsewhere_during_settle_does_not_undo_a_correct_fix(tmp_path):
     both = run(_two_branches([leak, outage]), seed=1, out=tmp_path / "both", agents=True)
     ev = _events(tmp_path / "both")
     assert both["faults"][0]["resolved_by"] == fix
-    ok = next(e for e in ev if e["kind"] == "tnr_ok" and e["target"] == "api")
-    assert ok["after"] >= ok["before"] and ok["t"] > fixed_at + 20
+    # judged ok, or not judged at all because its incident resolved first (an undo would reopen the leak)
+    ok = next(e for e in ev if e["kind"] in ("tnr_ok", "tnr_resolved") and e["target"] == "api")
+    assert ok["kind"] == "tnr_resolved" or ok["after"] >= ok["before"]
     assert not [e for e in ev if e["kind"] == "action_undone" and e["action_id"] == fix]
     health = np.loadtxt(tmp_path / "both" / "health.csv", delimiter=",", skiprows=1)
-    during = health[(health[:, 0] > fixed_at + 20) & (health[:, 0] <= ok["t"]), 1]
+    during = health[(health[:, 0] > fixed_at + 20) & (health[:, 0] <= fixed_at + 120), 1]
     assert during.min() < 0.9, "ground-truth health fell during the settle time (an H-based check would undo)"

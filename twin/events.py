@@ -58,6 +58,8 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
               doc="An agent missed its round deadline (crashed process); the team carries on."),
     EventKind("incident_opened", "diagnoser", (*_AGENT, "incident", "root", "covers")),
     EventKind("incident_resolved", "diagnoser", (*_AGENT, "incident", "root")),
+    EventKind("incident_recurred", "diagnoser", (*_AGENT, "incident", "root"),
+              doc="An escalated incident's fault came back (same root, same diagnosis): it stays the human's."),
     EventKind("incident_superseded", "diagnoser", (*_AGENT, "incident", "by"),
               doc="A cascade seen first was folded into its root's incident."),
     EventKind("incident_closed", "coordinator", (*_AGENT, "incident", "attempts", "status")),
