@@ -9,11 +9,16 @@ from __future__ import annotations
 import copy
 import json
 
+import math
+from typing import Any
+
 from opstwin.agents.base import Context
 from opstwin.agents.coordinator import MAX_RETRIES, Coordinator
-from opstwin.agents.messages import ActionResult, Candidate, Diagnosis, make
+from opstwin.agents.diagnoser import ORPHAN_WAIT, Diagnoser
+from opstwin.agents.guard import Guard
+from opstwin.agents.messages import ActionResult, Alert, Approval, Candidate, Diagnosis, IncidentUpdate, Sli, make
 from opstwin.agents.reasoners import RulesReasoner
-from opstwin.agents.messages import Alert
+from opstwin.agents.spec import GuardSpec
 from opstwin.engine.runner import run
 from opstwin.scenarios.loader import parse
 from opstwin.twin.topology import Topology
@@ -35,14 +40,55 @@ def _events(out, kind: str | None = None) -> list[dict]:
     return [e for e in lines if kind is None or e["kind"] == kind]
 
 
-def test_a_fault_folded_into_another_incident_is_diagnosed_when_that_one_resolves(tmp_path):
-    """A bad deployment of api during a surge at web reads as the surge's cascade; when the surge's
-    incident resolves, api still alerts and must get an incident of its own."""
-    faults = [{"type": "traffic_spike", "target": "web", "factor": 4, "at": "1h", "duration": "20m"},
-              {"type": "bad_deployment", "target": "api", "at": "3610s"}]
-    summary = run(_scenario(faults), seed=1, out=tmp_path, agents=True)
-    deploy = next(f for f in summary["faults"] if f["type"] == "bad_deployment")
-    assert deploy["mitigated"], "the folded-in deployment was left unmitigated"
+def _alert(component: str, *symptoms: str, cleared: bool = False) -> Alert:
+    return Alert(component=component, kind="service", symptoms=list(symptoms), severity=1.0, cleared=cleared)
+
+
+class _Desk:
+    """Drives one agent round by round with messages from named senders."""
+
+    def __init__(self, agent) -> None:
+        self.agent, self.tick, self.seq = agent, 0, 0
+
+    def step(self, *messages: tuple, ticks: int = 1) -> Context:
+        """`ticks` rounds, `messages` (performative, kind, sender, body[, conversation]) in the first;
+        the last round's context, holding the events of all of them."""
+        events: list[dict] = []
+        for k in range(ticks):
+            self.tick += 1
+            inbox = []
+            for performative, kind, sender, body, *conv in (messages if k == 0 else ()):
+                self.seq += 1
+                inbox.append(make(performative, kind, sender, self.agent.name, conv[0] if conv else f"c{self.seq}",
+                                  body, self.tick, 0, self.seq))
+            ctx = Context(self.agent.name, self.tick, 0, self.tick * 10.0, 1000 * self.tick)
+            self.agent.step(ctx, inbox)
+            events += ctx.events
+        ctx.events = events
+        return ctx
+
+
+def _diagnoser() -> Diagnoser:
+    topo = Topology.build(parse(copy.deepcopy(CLOUD)).topology)
+    return Diagnoser("diagnoser", 1, RulesReasoner(topo), 10.0, gather=20.0)
+
+
+def _opened(ctx: Context) -> list[dict]:
+    return [e for e in ctx.events if e["kind"] == "incident_opened"]
+
+
+def test_an_alert_left_when_its_incident_resolves_is_diagnosed_as_its_own_incident():
+    """api's alert reads as db's cascade and is folded into db's incident; when db is fixed and
+    quiet, api still alerts (it has a fault of its own): it must be looked at again."""
+    desk, opened = _Desk(_diagnoser()), []
+    ctx = desk.step(("inform", "alert", "monitor-0", _alert("db", "down", "errors", "log:refused")),
+                    ("inform", "alert", "monitor-0", _alert("api", "errors", "log:upstream", "log:timeout")), ticks=4)
+    assert [e["root"] for e in _opened(ctx)] == ["db"] and desk.agent.incidents["inc1"].covers >= {"api"}
+    ctx = desk.step(("inform", "alert", "monitor-0", _alert("db", cleared=True)))
+    assert [e["kind"] for e in ctx.events] == ["incident_resolved"]
+    for _ in range(math.ceil(ORPHAN_WAIT / 10.0) + 1):  # api keeps alerting, unchanged
+        opened += _opened(desk.step())
+    assert len(opened) == 1 and "api" in opened[0]["covers"], "the orphaned alert got an incident of its own"
 
 
 def test_an_escalated_incident_does_not_swallow_a_new_fault_on_its_component(tmp_path):
@@ -57,13 +103,42 @@ def test_an_escalated_incident_does_not_swallow_a_new_fault_on_its_component(tmp
     assert crash["diagnosed_at"] is not None and crash["mitigated"]
 
 
-def test_a_rate_limit_that_sheds_a_surge_is_not_undone(tmp_path):
-    """The rate limit turns users away at web (its own errors rise) to spare what web calls: judged on
-    its callers and dependencies, it is a correct fix and must stand."""
-    summary = run(_scenario([{"type": "traffic_spike", "target": "web", "factor": 4, "at": "1h"}]), seed=1,
-                  out=tmp_path, agents=True)
-    assert not _events(tmp_path, "tnr_violation")
-    assert summary["metrics"]["tnr_undos_unjustified"] == 0 and summary["faults"][0]["mitigated"]
+def _guard() -> Guard:
+    topo = Topology.build(parse(copy.deepcopy(CLOUD)).topology)
+    return Guard("guard", 1, GuardSpec(), 10.0, topo, ["monitor-0"])
+
+
+def _judge(own_after: tuple[int, int], resolved_first: bool = False) -> list[str]:
+    """A restart of api approved at SLI 1.0; after it settles its scope (web, api, auth, db, cache:
+    15 objectives) has lost two; api's own three objectives are `own_after`. The guard's events."""
+    desk, events = _Desk(_guard()), []
+    ctx = desk.step(("request", "approval", "compute", Approval(task="t1", action="restart_service", target="api")))
+    (query,) = [m for m in ctx.outbox if m.kind == "sli_query"]
+    assert set(query.parsed().own) == {"api"}
+    sli = lambda good, own: Sli(task="t1", good=good, total=15, own_good=own[0], own_total=own[1])  # noqa: E731
+    desk.step(("inform", "sli", "monitor-0", sli(15, (3, 3)), query.conversation))
+    ok = ActionResult(task="t1", action_id="a1", action="restart_service", target="api", status="succeeded")
+    desk.step(("inform", "action_result", "compute", ok))
+    if resolved_first:
+        events += desk.step(("inform", "incident", "coordinator",
+                             IncidentUpdate(incident="inc1", status="resolved", task="t1"))).events
+    for _ in range(13):  # settle: 120 s
+        ctx = desk.step()
+        events += ctx.events
+        for q in [m for m in ctx.outbox if m.kind == "sli_query"]:
+            events += desk.step(("inform", "sli", "monitor-0", sli(13, own_after), q.conversation)).events
+    return [e["kind"] for e in events]
+
+
+def test_a_regression_off_the_actions_own_services_does_not_undo_it():
+    """Callers or dependencies that got worse while api itself held were hurt by something else."""
+    assert _judge(own_after=(3, 3)) == ["tnr_ok"]
+    assert _judge(own_after=(1, 3)) == ["tnr_violation"], "through api itself: the restart is to blame"
+
+
+def test_an_action_whose_incident_resolved_is_not_judged():
+    """Undoing a fix after its incident resolved would reopen the fault it fixed."""
+    assert _judge(own_after=(1, 3), resolved_first=True) == ["tnr_resolved"]
 
 
 def _coordinator() -> Coordinator:
