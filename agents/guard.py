@@ -13,10 +13,12 @@ human's decision (the YAML default when the run is unattended).
 After a successful action it waits `settle` and measures the same scope again. The action is
 blamed only against a counterfactual: an action reaches its callers only through its own services
 (the target, or the services on the host or disk), so a regression counts when the whole scope's
-SLI *and* that of the action's own services fell by more than `tolerance`. Callers that got worse
-while the action's own services held or recovered were hurt by something else (a fault starting
-elsewhere during `settle`), and undoing a fix that brought its own services back would reopen
-the fault it fixed. On a regression the guard asks the control plane to undo the action and
+SLI *and* that of the action's own services fell by more than `tolerance`, while what those
+services call did not. Callers that got worse while the action's own services held or recovered,
+or own services that fell with their dependencies, were hurt by something else (a fault starting
+during `settle`), and undoing a fix then would reopen the fault it fixed. Errors an action
+causes on purpose (a rate limit's 429s at its target: DELIBERATE_ERRORS) are not held against it.
+If the action's incident resolves before it settles, it is not judged at all. On a regression the guard asks the control plane to undo the action and
 tells the coordinator the step was undone, so the incident goes back for another fix.
 """
 
@@ -32,6 +34,7 @@ from opstwin.agents.spec import GuardSpec
 from opstwin.twin.topology import Topology
 
 MAX_SCOPE = 50  # services in a blast radius: enough for the callers that matter, small to ask about
+DELIBERATE_ERRORS = {"rate_limit"}  # actions that turn requests away at their target on purpose
 
 
 def own_services(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
@@ -68,8 +71,10 @@ class Watch:
     target: str
     scope: list[str]
     own: list[str] = field(default_factory=list)
+    deps: list[str] = field(default_factory=list)
     before: float | None = None
     before_own: float | None = None
+    before_deps: float | None = None
     action_id: str = ""
     due: int | None = None
 
@@ -86,6 +91,8 @@ class Measure:
     total: int = 0
     own_good: int = 0
     own_total: int = 0
+    dep_good: int = 0
+    dep_total: int = 0
     answered: set[str] = field(default_factory=set)
 
     @property
@@ -95,6 +102,10 @@ class Measure:
     @property
     def own_sli(self) -> float:
         return round(self.own_good / self.own_total, 6) if self.own_total else 1.0
+
+    @property
+    def deps_sli(self) -> float:
+        return round(self.dep_good / self.dep_total, 6) if self.dep_total else 1.0
 
 
 class Guard(Agent):
@@ -164,7 +175,9 @@ class Guard(Agent):
         if decision != "approve":
             ctx.send("inform", "approval", m.sender, a, m.conversation)
             return
-        w = Watch(a.task, a.action, a.target, blast_radius(self.topo, a.target), own_services(self.topo, a.target))
+        own = own_services(self.topo, a.target)
+        deps = sorted({d for s in own for d in self.topo.dependencies(s)} - set(own))
+        w = Watch(a.task, a.action, a.target, blast_radius(self.topo, a.target), own, deps)
         self.watches[a.task] = w
         self._measure(ctx, w, Measure(a.task, len(self.monitors), reply=m, approval=a))
 
@@ -176,8 +189,9 @@ class Guard(Agent):
         conversation = ctx.new_conversation()
         self.measures[conversation] = measure
         for monitor in self.monitors:
-            ctx.send("query-ref", "sli_query", monitor, SliQuery(task=measure.task, services=w.scope, own=w.own),
-                     conversation)
+            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps,
+                             waive_errors=w.own if w.action in DELIBERATE_ERRORS else [])
+            ctx.send("query-ref", "sli_query", monitor, query, conversation)
 
     def _answer(self, ctx: Context, m: Message) -> None:
         measure = self.measures.get(m.conversation)
@@ -189,6 +203,8 @@ class Guard(Agent):
         measure.total += s.total
         measure.own_good += s.own_good
         measure.own_total += s.own_total
+        measure.dep_good += s.dep_good
+        measure.dep_total += s.dep_total
         if len(measure.answered) >= measure.waiting:
             del self.measures[m.conversation]
             self._measured(ctx, measure)
@@ -197,17 +213,19 @@ class Guard(Agent):
         w = self.watches.get(measure.task)
         if measure.reply is not None:  # before the action: note it, then answer the approval
             if w is not None:
-                w.before, w.before_own = measure.sli, measure.own_sli
+                w.before, w.before_own, w.before_deps = measure.sli, measure.own_sli, measure.deps_sli
             ctx.send("inform", "approval", measure.reply.sender, measure.approval.model_copy(update={"sli": measure.sli}),
                      measure.reply.conversation)
         elif w is not None:
-            self._check(ctx, w, measure.sli, measure.own_sli)
+            self._check(ctx, w, measure)
 
-    def _check(self, ctx: Context, w: Watch, after: float, after_own: float) -> None:
+    def _check(self, ctx: Context, w: Watch, m: Measure) -> None:
+        after, after_own = m.sli, m.own_sli
         before = 1.0 if w.before is None else w.before
         before_own = 1.0 if w.before_own is None else w.before_own
+        before_deps = 1.0 if w.before_deps is None else w.before_deps
         tol = self.spec.tolerance
-        if after < before - tol and after_own < before_own - tol:
+        if after < before - tol and after_own < before_own - tol and m.deps_sli >= before_deps - tol:
             self.undos += 1
             ctx.log("tnr_violation", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
                     before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))

@@ -117,18 +117,22 @@ class SliQuery(Body):
     task: str
     services: list[str]
     own: list[str] = Field(default_factory=list)  # the action's own services among them, also counted apart
+    deps: list[str] = Field(default_factory=list)  # what the own services call, also counted apart
+    waive_errors: list[str] = Field(default_factory=list)  # services whose errors the action causes on purpose
 
 
 class Sli(Body):
     """A monitor's answer (inform): over the queried services in its shard, how many of their
     objectives (up, errors near baseline, p99 within SLO) are met now, of how many; the same over
-    the action's own services."""
+    the action's own services and over their dependencies."""
 
     task: str
     good: int = Field(ge=0)
     total: int = Field(ge=0)
     own_good: int = Field(0, ge=0)
     own_total: int = Field(0, ge=0)
+    dep_good: int = Field(0, ge=0)
+    dep_total: int = Field(0, ge=0)
 
 
 KINDS: dict[str, type[Body]] = {
