@@ -126,12 +126,13 @@ def test_ctrl_c_on_eval_stops_the_workers_at_once_and_keeps_every_finished_run(t
     (tmp_path / "short.yaml").write_text(LONG.format(name="short", duration="6h"))
     (tmp_path / "long.yaml").write_text(LONG.format(name="long", duration="20d"))
     out = tmp_path / "out"
+    workers: set[int] = set()
     proc = subprocess.Popen([OPSTWIN, "eval", "short.yaml", "long.yaml", "--seeds", "2", "-j", "2", "-q",
                              "--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stream = out / "results.jsonl"
         _wait_for(lambda: stream.exists() and len(stream.read_text().splitlines()) >= 2, 240)
-        workers = {c for c in _children(proc.pid)
+        workers |= {c for c in _children(proc.pid)
                    if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")}
         assert workers
         time.sleep(1.0)  # the long runs are under way
@@ -139,9 +140,12 @@ def test_ctrl_c_on_eval_stops_the_workers_at_once_and_keeps_every_finished_run(t
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
+        left = [w for w in workers if _alive(w)]
+        for w in left:  # never leave them running, whatever the outcome
+            os.kill(w, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert not [w for w in workers if _alive(w)], "eval workers still running after Ctrl-C"
+    assert not left, "eval workers still running after Ctrl-C"
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] is True
     recorded = {(r["scenario"], r["seed"]) for r in results["runs"]}
