@@ -425,6 +425,25 @@ def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: st
         sys.exit(1)
 
 
+@bench.command("fuzz")
+@click.option("--mutants", type=click.IntRange(1, 1_000_000), default=1200, show_default=True,
+              help="Mutated scenario files to validate.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=1, show_default=True, help="Seed of the mutator.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Seconds a file may take to validate before it counts as a hang.")
+def bench_fuzz_cmd(mutants: int, seed: int, timeout: float) -> None:
+    """Validate seeded mutants of the library's scenarios: clean errors, tracebacks, hangs (exit 1 if any)."""
+    from opstwin.bench.fuzz import run_fuzz
+
+    result = run_fuzz(mutants, seed=seed, timeout=timeout, say=say)
+    say(f"fuzz: {result['files']} files, {result['clean_errors']} clean errors, {result['valid']} valid, "
+        f"{result['tracebacks']} tracebacks, {result['hangs']} hangs in {result['seconds']} s "
+        f"(slowest file {result['slowest_seconds']} s)")
+    click.echo(json.dumps(result))
+    if result["tracebacks"] or result["hangs"]:
+        sys.exit(1)
+
+
 @main.command("xmpp")
 @click.option("--port", type=click.IntRange(0, 65535), default=5222, show_default=True)
 @click.option("--public", is_flag=True, help="Also listen on this machine's network address (default: 127.0.0.1 only).")
