@@ -169,3 +169,15 @@ def test_ctrl_c_exits_130(tmp_path, command):
         proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
+
+
+def test_ctrl_c_stops_the_xmpp_server_with_exit_130(no_leftovers):
+    proc = subprocess.Popen([OPSTWIN, "xmpp", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "XMPP server" in proc.stderr.readline()  # up
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err

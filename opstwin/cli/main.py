@@ -453,6 +453,7 @@ def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
     from opstwin.agents.xmpp.server import run_foreground
 
     run_foreground(port, public=public, verbose=verbose, say=say)
+    fail("interrupted", code=130)  # it serves until Ctrl-C, which it takes as its way out
 
 
 @main.command("agents")
