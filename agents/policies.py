@@ -73,7 +73,12 @@ def load_policy(spec: str) -> BiddingPolicy:
     if spec == "heuristic":
         return HeuristicPolicy()
     path = Path(spec)
-    if path.suffix == ".zip" or path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for a path (ENAMETOOLONG), ...
+        raise PolicyError(f"unknown bidding policy ({exc.strerror}: {len(spec)} characters); use random, heuristic "
+                          "or a path to a .zip model") from None
+    if path.suffix == ".zip" or exists:
         if not path.exists():
             raise PolicyError(f"bidding policy model file not found: {path}")
         try:

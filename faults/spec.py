@@ -202,7 +202,7 @@ class _UnknownFault(Strict):
 
 def _member(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return MODEL_OF[kind].__name__ if kind in MODEL_OF else "Unknown"
+    return MODEL_OF[kind].__name__ if isinstance(kind, str) and kind in MODEL_OF else "Unknown"
 
 
 # a union on `type`; members are tagged by class name so error paths read faults.scheduled[2].rate

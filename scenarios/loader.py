@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from opstwin.faults.targets import fault_errors
 from opstwin.agents.policies import PolicyError, load_policy
 from opstwin.scenarios.errors import Problem, ScenarioError
+from opstwin.scenarios.limits import LimitError, parse_yaml, read_capped, size_errors
 from opstwin.scenarios.schema import Scenario
+from opstwin.scenarios.semantics import semantic_errors, semantic_warnings
 from opstwin.twin.control import ACTIONS
 from opstwin.twin.spec import reference_errors
 from opstwin.twin.synthetic import generate
@@ -134,6 +136,9 @@ def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = 
             loc = _data_loc(data, err["loc"])
             problems.append(Problem(file, _dotted(loc), _message(err), _line_of(lines, loc)))
         raise ScenarioError(problems) from None
+    too_big = size_errors(scenario)  # before generating a topology or walking its services
+    if too_big:
+        raise ScenarioError([Problem(file, p, m, _line_of(lines, _parse_path(p))) for p, m in too_big])
     if scenario.topology.generate is not None:
         scenario = scenario.model_copy(update={"topology": generate(scenario.topology.generate, scenario.seed)})
     problems = [
@@ -171,7 +176,7 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
             load_policy(spec.policy)
         except PolicyError as exc:
             out.append((f"agents.specialists[{i}].policy", str(exc)))
-    return out
+    return out + semantic_errors(scenario)
 
 
 def _confounder_errors(scenario: Scenario, names: set[str], entries: set[str]) -> list[tuple[str, str]]:
@@ -197,27 +202,32 @@ def _confounder_errors(scenario: Scenario, names: set[str], entries: set[str]) -
 
 def load(path: str | Path) -> Scenario:
     """Read and validate one scenario file."""
+    return load_checked(path)[0]
+
+
+def load_checked(path: str | Path) -> tuple[Scenario, list[Problem]]:
+    """Read and validate one scenario file; also return its warnings (legal, but probably not meant)."""
     file = str(path)
+    text = read_capped(path, file)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([Problem(file, "", f"cannot read file: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError([Problem(file, "", f"not a UTF-8 text file (byte {exc.start})")]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = parse_yaml(text)
+    except LimitError as exc:
+        what = "not a usable number" if exc.path else "too big or too deep for a scenario"
+        raise ScenarioError([Problem(file, _dotted(exc.path), f"{what}: {exc.message}", exc.line)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError([Problem(file, "", f"not valid YAML: {problem}", line)]) from None
+    lines = _lines(node) if node is not None else {}
     problems = [Problem(file, _dotted(p), f"key given twice (first at line {first}); keep one", line)
                 for p, line, first in (_duplicate_keys(node) if node is not None else [])]
     try:
-        scenario = parse(data, file, _lines(node) if node is not None else {})
+        scenario = parse(data, file, lines)
     except ScenarioError as exc:
         raise ScenarioError(problems + exc.problems) from None
     if problems:
         raise ScenarioError(problems)
-    return scenario
+    warnings = [Problem(file, p, f"warning: {m}", _line_of(lines, _parse_path(p)))
+                for p, m in semantic_warnings(scenario)]
+    return scenario, warnings

@@ -36,7 +36,7 @@ class Scenario(Strict):
     description: str = ""
     seed: int = Field(0, ge=0, description="default seed; `opstwin run --seed` overrides it")
     duration: Duration = Field(gt=0, description="simulated time of a run, e.g. 6h")
-    tick: Duration = Field(10.0, gt=0, le=3600, description="simulated time between telemetry frames")
+    tick: Duration = Field(10.0, ge=0.1, le=3600, description="simulated time between telemetry frames")
     topology: TopologySpec
     load: LoadSpec = Field(default_factory=LoadSpec)
     deployments: list[DeploymentSpec] = Field(default_factory=list)

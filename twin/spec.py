@@ -19,9 +19,9 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length
 
 
 class Strict(BaseModel):
-    """Base for every spec: unknown keys are errors, values are validated on assignment."""
+    """Base for every spec: unknown keys are errors, values are validated on assignment, floats are finite."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # .inf is no quantity
 
 
 class DiskSpec(Strict):
@@ -70,7 +70,7 @@ class GenerateSpec(Strict):
     """A synthetic layered topology (drawn from the scenario seed), for big scenarios."""
 
     services: int = Field(ge=2, le=200_000)
-    hosts: int | None = Field(None, ge=1, description="default: one host per 8 services")
+    hosts: int | None = Field(None, ge=1, le=200_000, description="default: one host per 8 services")
     entries: int = Field(3, ge=1)
     max_deps: int = Field(3, ge=1, le=10)
     layers: int = Field(6, ge=2, le=20)

@@ -30,7 +30,11 @@ def _parse(value: object, units: dict[str, float], default: str, kind: str, exam
     if isinstance(value, bool):
         raise ValueError(f"expected a {kind} such as {examples}")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int of 310+ digits
+            raise ValueError(f"{kind} must be a finite, non-negative number, got an integer too large "
+                             f"for one ({value.bit_length()} bits)") from None
     elif isinstance(value, str) and (m := re.fullmatch(_NUMBER, value)):
         unit = getattr(m.group(2), case)() or default
         if unit not in units:

@@ -64,15 +64,34 @@ def resolve_or_exit(arg: str | Path) -> Path:
         fail(str(exc))
 
 
-def load_or_exit(path: Path):
-    from opstwin.scenarios.loader import load
+def load_or_exit(path: Path, warn: bool = False):
+    """The validated scenario (its warnings on stderr if `warn`), or one line per problem and exit 2."""
+    from opstwin.scenarios.loader import load_checked
 
     try:
-        return load(resolve_or_exit(path))
+        scenario, warnings = load_checked(resolve_or_exit(path))
     except ScenarioError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(2)
+    for warning in warnings if warn else ():
+        click.echo(str(warning), err=True)
+    return scenario
+
+
+def xmpp_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--xmpp HOST[:PORT] checked up front (an IPv6 address in brackets: [::1]:5222); one line if bad."""
+    if value is None:
+        return None
+    from opstwin.agents.address import DEFAULT_PORT, parse_address
+
+    try:
+        host, port = parse_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if ":" in host:  # IPv6: the transport reads a bare address with the default port
+        return host if port == DEFAULT_PORT else f"[{host}]:{port}"
+    return f"{host}:{port}"
 
 
 RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv"})  # what one run writes
@@ -85,9 +104,46 @@ def check_out(out: Path, force: bool, replaceable: frozenset[str] = frozenset())
         fail(f"--out {out}: is a file, not a folder")
     if out.is_dir() and any(p.name not in replaceable for p in out.iterdir()) and not force:
         fail(f"--out {out}: folder is not empty; pick another or add --force to write over it")
+    try:
+        probe_writable(out)
+    except OSError as exc:
+        fail(f"--out {out}: cannot write there ({exc.strerror or exc})")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def probe_writable(folder: Path) -> None:
+    """Create `folder` (and parents) and a file in it, then remove what was made: a read-only or
+    missing place fails here, before a run, rather than halfway through one."""
+    import tempfile
+
+    made = []
+    for parent in reversed([folder, *folder.parents]):
+        if not parent.exists():
+            parent.mkdir()
+            made.append(parent)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    finally:
+        for path in reversed(made):
+            path.rmdir()
+
+
+class Commands(click.Group):
+    """The command group: Ctrl-C anywhere exits 130, and a file the system refuses (a full disk, a
+    read-only folder) is one line and exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            fail("interrupted", code=130)
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opstwin")
 def main() -> None:
     """opstwin: a digital-twin testbed for autonomous incident response."""
@@ -97,7 +153,7 @@ def main() -> None:
 @click.argument("files", nargs=-1, required=True)
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES (paths, folders or library names); exit 2 with one line per problem."""
-    from opstwin.scenarios.loader import load
+    from opstwin.scenarios.loader import load_checked
 
     bad = 0
 
@@ -108,8 +164,10 @@ def validate(files: tuple[str, ...]) -> None:
 
     for f in scenario_files(files, missing):
         try:
-            load(f)
+            _, warnings = load_checked(f)
             click.echo(f"{f}: ok")
+            for warning in warnings:
+                click.echo(str(warning), err=True)
         except ScenarioError as exc:
             bad += 1
             for problem in exc.problems:
@@ -128,7 +186,7 @@ def schema() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed (default: the scenario's).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: runs/<scenario>-<seed>).")
 @click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
@@ -138,7 +196,8 @@ def schema() -> None:
               help="spade: SPADE agents over XMPP (the embedded server unless --xmpp); inproc: direct calls (fast).")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="OS processes for the agents (spade); the twin's process counts as one.")
-@click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="Use this XMPP server instead of the embedded one.")
+@click.option("--xmpp", default=None, metavar="HOST[:PORT]", callback=xmpp_address,
+              help="Use this XMPP server instead of the embedded one ([IPv6]:PORT for an IPv6 address).")
 @click.option("--round-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Wall seconds an agent may take to finish a round before it is declared lost (spade).")
 @click.option("--remote", default=None, metavar="ROLES",
@@ -152,7 +211,7 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
         processes: int, xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
         human_wait: float) -> None:
     """Run one scenario (a FILE or a library name, see `opstwin list`); writes incidents.jsonl and summary.json."""
-    scenario = load_or_exit(file)
+    scenario = load_or_exit(file, warn=not quiet and not no_agents)
     seed = scenario.seed if seed is None else seed
     out = out or Path("runs") / f"{scenario.name}-{seed}"
     check_out(out, force, RUN_FILES)
@@ -324,8 +383,8 @@ def bench() -> None:
 @bench.command("twin")
 @click.option("--services", type=click.IntRange(2, 200_000), default=10_000, show_default=True)
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True)
-@click.option("--tick", type=float, default=10.0, show_default=True, help="Seconds per tick.")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--tick", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True, help="Seconds per tick.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=1, show_default=True)
 @click.option("--naive", is_flag=True, help="Also time one SimPy process per service; adds `ratio`.")
 @click.option("--agents", is_flag=True, help="Run the in-process team too, with seeded random faults.")
 @click.option("--faults-per-hour", type=click.FloatRange(min=0), default=0.5, show_default=True,
@@ -346,9 +405,10 @@ def bench_twin_cmd(services: int, hours: float, tick: float, seed: int, naive: b
 
 @bench.command("xmpp")
 @click.argument("file", type=click.Path(path_type=Path), required=False)
-@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed (default: the scenario's).")
 @click.option("--processes", type=click.IntRange(2, 64), default=3, show_default=True)
-@click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="An external XMPP server instead of the embedded one.")
+@click.option("--xmpp", default=None, metavar="HOST[:PORT]", callback=xmpp_address,
+              help="An external XMPP server instead of the embedded one.")
 def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: str | None) -> None:
     """Time a scenario (default: the library's storm) inproc and as SPADE agents over XMPP."""
     from opstwin.bench.xmpp import bench_xmpp, default_scenario
@@ -365,6 +425,25 @@ def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: st
         sys.exit(1)
 
 
+@bench.command("fuzz")
+@click.option("--mutants", type=click.IntRange(1, 1_000_000), default=1200, show_default=True,
+              help="Mutated scenario files to validate.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=1, show_default=True, help="Seed of the mutator.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Seconds a file may take to validate before it counts as a hang.")
+def bench_fuzz_cmd(mutants: int, seed: int, timeout: float) -> None:
+    """Validate seeded mutants of the library's scenarios: clean errors, tracebacks, hangs (exit 1 if any)."""
+    from opstwin.bench.fuzz import run_fuzz
+
+    result = run_fuzz(mutants, seed=seed, timeout=timeout, say=say)
+    say(f"fuzz: {result['files']} files, {result['clean_errors']} clean errors, {result['valid']} valid, "
+        f"{result['tracebacks']} tracebacks, {result['hangs']} hangs in {result['seconds']} s "
+        f"(slowest file {result['slowest_seconds']} s)")
+    click.echo(json.dumps(result))
+    if result["tracebacks"] or result["hangs"]:
+        sys.exit(1)
+
+
 @main.command("xmpp")
 @click.option("--port", type=click.IntRange(0, 65535), default=5222, show_default=True)
 @click.option("--public", is_flag=True, help="Also listen on this machine's network address (default: 127.0.0.1 only).")
@@ -374,6 +453,7 @@ def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
     from opstwin.agents.xmpp.server import run_foreground
 
     run_foreground(port, public=public, verbose=verbose, say=say)
+    fail("interrupted", code=130)  # it serves until Ctrl-C, which it takes as its way out
 
 
 @main.command("agents")
@@ -381,7 +461,8 @@ def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
 @click.option("--join", "join_file", type=click.Path(path_type=Path, exists=True), required=True,
               help="The run's join file (written by `opstwin run --remote ROLES --join PATH`).")
 @click.option("--roles", required=True, help="Agent names or roles to host here, comma-separated (e.g. specialist,guard).")
-@click.option("--xmpp", default=None, metavar="HOST[:PORT]", help="Reach the XMPP server here (default: the join file's).")
+@click.option("--xmpp", default=None, metavar="HOST[:PORT]", callback=xmpp_address,
+              help="Reach the XMPP server here (default: the join file's).")
 def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> None:
     """Host some of a running scenario's agents in this process (on this machine); exits when the run ends."""
     from opstwin.agents.xmpp.worker import run_agents

@@ -192,20 +192,38 @@ def _run_local(jobs: list[Job], workers: int, done: Callable[[dict[str, Any]], N
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_one_thread)
+    futures: dict[Any, Job] = {}
+    recorded: set[int] = set()
     try:
         futures = {pool.submit(execute, job): job for job in jobs}
         for fut in as_completed(futures):
+            recorded.add(futures[fut].index)
             try:
                 done(fut.result())
             except BrokenProcessPool as exc:
                 job = futures[fut]
                 done({**_base(job), "status": "error", "error": f"worker process died: {exc}", "metrics": {}})
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # runs under way: stop them now
-            proc.terminate()
+        _stop_pool(pool, futures, recorded, done)
         raise
     pool.shutdown(wait=True)
+
+
+def _stop_pool(pool: Any, futures: dict[Any, Job], recorded: set[int], done: Callable[[dict[str, Any]], None]) -> None:
+    """Ctrl-C (or an error) during a local eval: keep every run that finished, stop the rest now.
+
+    The worker list is read before shutdown, which clears it; the workers ignore SIGINT, so
+    without terminate() they would finish their runs (minutes) while nobody records them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for fut, job in futures.items():  # finished, but not yet handed to `done` by as_completed
+        if job.index not in recorded and fut.done() and not fut.cancelled() and fut.exception() is None:
+            recorded.add(job.index)
+            done(fut.result())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def _run_dask(jobs: list[Job], address: Any, done: Callable[[dict[str, Any]], None]) -> None:
