@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import simpy
@@ -39,7 +39,7 @@ import simpy
 from opstwin.twin.effects import Effects
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.health import health
-from opstwin.twin import logs
+from opstwin.twin import logs, placement
 from opstwin.twin.logs import CAUSE_ID
 from opstwin.twin.noise import Observer
 from opstwin.twin.rng import generator
@@ -167,12 +167,13 @@ class Twin:
             ("svc_log", "max", -1.0, n), ("svc_cpu_add", "add", 0.0, n), ("svc_crash_rate", "add", 0.0, n),
             ("svc_rate_mult", "mul", 1.0, n), ("host_steal", "add", 0.0, h), ("host_down", "add", 0.0, h),
             ("host_net_lat", "add", 0.0, h), ("disk_fill", "add", 0.0, d), ("disk_failed", "add", 0.0, d),
-            ("partition", "add", 0.0, h * h), ("svc_rate_cap", "min", math.inf, n), ("svc_reject", "add", 0.0, n),
+            ("partition", "add", 0.0, None), ("svc_rate_cap", "min", math.inf, n), ("svc_reject", "add", 0.0, n),
         ):
-            arr = np.zeros(size)
-            setattr(self, name, arr)
+            arr = None if size is None else np.zeros(size)  # partition: sparse, keys host * h + peer
+            if arr is not None:
+                setattr(self, name, arr)
             reg(name, arr, op, ident)
-        self.partition = self.partition.reshape(h, h) if h else self.partition
+        self._by_host: placement.Grouping | None = None  # services grouped by host; reset by place()
         self._pad50 = np.zeros(n + 1)
         self._pad99 = np.zeros(n + 1)
         self._entry_idx = np.flatnonzero(self.entry_share > 0)
@@ -290,9 +291,7 @@ class Twin:
                 svc_io = has_disk & (self.disk_failed > 0)[sd]
                 ok *= 1 - 0.9 * svc_io
         if on("partition"):
-            h_of = np.append(self.svc_host, 0)
-            cut = (self.partition[self.svc_host[:, None], h_of[topo.dep_pad]] > 0) & (topo.dep_pad < n)
-            ok *= ~cut.any(axis=1)
+            ok[self.partitioned(k for k, v in self.effects.bent("partition").items() if v > 0)] = 0.0
         own_err = 1 - ok
         # 5. errors and latency flow back from dependencies
         log_ok = np.log(np.maximum(ok, 1e-12))
@@ -519,6 +518,25 @@ class Twin:
         else:
             where = np.flatnonzero(self.svc_disk == topo.disk_index(target))
         self.change_until[where] = np.maximum(self.change_until[where], until)
+
+    def place(self, i: int, host: int) -> None:
+        """Run service `i` on `host` from now on (a migration, a failover, their undo)."""
+        self.svc_host[i] = host
+        self._by_host = None
+
+    def services_on_hosts(self, hosts: Iterable[int]) -> np.ndarray:
+        """Indices of the services placed on any of `hosts` now, ascending; O(their count) once grouped."""
+        if self._by_host is None:
+            self._by_host = placement.group(self.svc_host, len(self.topo.hosts))
+        return placement.members_of(self._by_host, hosts)
+
+    def partitioned(self, pairs: Iterable[int]) -> np.ndarray:
+        """Services that call across a cut host pair (keys ``host * hosts + peer``), ascending; the cost
+        follows the services on the cut hosts, not the estate."""
+        h = len(self.topo.hosts)
+        keys = np.array(sorted(set(pairs)), dtype=np.int64)
+        on = self.services_on_hosts(np.concatenate([keys // h, keys % h]).tolist())
+        return placement.cut(self.svc_host, self.topo.dep_pad, on, keys, h)
 
     def service_host(self, service: str) -> str:
         return self.topo.hosts[self.svc_host[self.topo.index(service)]]
