@@ -33,17 +33,32 @@ class Names:
                 if a and b and a != b:
                     self.links.setdefault(a, set()).add(b)
                     self.links.setdefault(b, set()).add(a)
+        self._position: dict[str, int] = {}
+        for i, h in enumerate(self.host):
+            self._position.setdefault(h, i)
+        # answers are cached: a day of random faults asks the same questions many times, and each
+        # answer costs O(its degree) (partners) or one pass over the names (candidates)
+        self._partners: dict[str, list[str]] = {}
+        self._candidates: dict[tuple[str, tuple[str, ...] | None], list[str]] = {}
 
     def of_kind(self, kind: str) -> list[str]:
         return {"service": self.service, "host": self.host, "disk": self.disk}[kind]
 
     def partners(self, host: str) -> list[str]:
-        """Hosts that `host` exchanges calls with, in file order."""
-        linked = self.links.get(host, set())
-        return [h for h in self.host if h in linked]
+        """Hosts that `host` exchanges calls with, in file order (O(its partners), not O(hosts))."""
+        if host not in self._partners:
+            pos = self._position
+            self._partners[host] = sorted((h for h in self.links.get(host, ()) if h in pos), key=pos.__getitem__)
+        return list(self._partners[host])
 
     def candidates(self, fault_type: str, allowed: list[str] | None = None) -> list[str]:
         """Targets a random fault of this type may hit: ones where it has visible symptoms."""
+        key = (fault_type, None if allowed is None else tuple(allowed))
+        if key not in self._candidates:
+            self._candidates[key] = self._candidates_of(fault_type, allowed)
+        return list(self._candidates[key])
+
+    def _candidates_of(self, fault_type: str, allowed: list[str] | None) -> list[str]:
         kind = CATALOG[fault_type].target
         names = self.of_kind(kind)
         if fault_type == "traffic_spike":
@@ -51,7 +66,8 @@ class Names:
         elif fault_type == "dependency_outage" and self.called:
             names = [s for s in names if s in self.called]
         elif fault_type == "network_partition":
-            names = [h for h in names if self.partners(h)]
+            pos = self._position
+            names = [h for h in names if any(p in pos for p in self.links.get(h, ()))]
         elif kind == "host":
             names = [h for h in names if h in self.busy_hosts]
         elif kind == "disk":
