@@ -9,7 +9,6 @@ daily peak, and each host has one disk that its services log to.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from opstwin.twin.rng import generator
 from opstwin.twin.spec import Dependency, DiskSpec, GenerateSpec, HostSpec, ServiceSpec, TopologySpec
@@ -86,6 +85,8 @@ def default_rps(topology: TopologySpec) -> float:
     Computed from the spec alone (no compiled topology, which the twin builds once): per-service
     arrivals are a fixed point of ``rate = entry share + calls^T rate``, reached exactly after as many
     sparse products as the graph is deep, since the dependency graph is acyclic."""
+    import scipy.sparse as sp  # here: `opstwin validate` imports this module and needs no scipy
+
     services = topology.services
     n = len(services)
     index = {s.name: i for i, s in enumerate(services)}

@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from opstwin.twin import placement
+from opstwin.twin import dag, placement
 from opstwin.twin.spec import ServiceSpec, TopologySpec
 
 
@@ -92,7 +92,9 @@ class Topology:
                 calls_of.append(d.calls)
         n = len(names)
         src_f, dst_f = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
-        level_f = _levels(n, src_f, dst_f)
+        level_f = dag.levels(n, src_f, dst_f)
+        if level_f is None:
+            raise ValueError("the dependency graph has a cycle; check it with twin.spec.reference_errors first")
         perm = np.lexsort((np.arange(n), level_f))  # by level, then file order
         rank = np.empty(n, dtype=np.int64)
         rank[perm] = np.arange(n)
@@ -153,33 +155,3 @@ class Topology:
         object.__setattr__(topo, "_by_disk", placement.group(svc_disk + 1, len(disks) + 1))
         return topo
 
-
-def _levels(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Each service's level: 0 when nothing calls it, else one more than its deepest caller's (the
-    longest call path from an entry). Kahn's algorithm a level at a time, vectorized per level."""
-    level = np.zeros(n, dtype=np.int64)
-    indegree = np.bincount(dst, minlength=n)
-    by_src = np.argsort(src, kind="stable")
-    out_start = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
-    frontier = np.flatnonzero(indegree == 0)
-    done, depth = len(frontier), 0
-    while len(frontier):
-        level[frontier] = depth
-        # the calls out of this level: their callees lose one caller each
-        lengths = out_start[frontier + 1] - out_start[frontier]
-        edges = by_src[np.repeat(out_start[frontier], lengths) + _ramp(lengths)]
-        if not len(edges):
-            break
-        callees = dst[edges]
-        np.subtract.at(indegree, callees, 1)
-        frontier = np.unique(callees[indegree[callees] == 0])
-        done += len(frontier)
-        depth += 1
-    if done != n:
-        raise ValueError("the dependency graph has a cycle; check it with twin.spec.reference_errors first")
-    return level
-
-
-def _ramp(lengths: np.ndarray) -> np.ndarray:
-    """0, 1, ..., k-1 for each span of length k, concatenated (positions within CSR row spans)."""
-    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
