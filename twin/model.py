@@ -80,6 +80,25 @@ class Version:
         )
 
 
+class Versions:
+    """Each service's deployed versions, oldest first (``versions[i][-1]`` runs now). A service's list is
+    made when first asked for: 100,000 services need no 100,000 objects before anything deploys."""
+
+    def __init__(self, specs: list) -> None:
+        self._specs = specs
+        self._lists: dict[int, list[Version]] = {}
+
+    def __getitem__(self, i: int) -> list[Version]:
+        i = int(i)
+        if i not in self._lists:
+            s = self._specs[i]
+            self._lists[i] = [Version(s.version, s.capacity, s.latency, s.error_rate, s.cpu, 0.0)]
+        return self._lists[i]
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
 class Twin:
     """A running digital twin of one topology (see the module docstring)."""
 
@@ -124,19 +143,14 @@ class Twin:
         topo = self.topo
         n, h, d = topo.n_services, len(topo.hosts), len(topo.disks)
         specs = [topo.service_spec(s) for s in topo.services]
-        self.versions: list[list[Version]] = [
-            [Version(s.version, s.capacity, s.latency, s.error_rate, s.cpu, 0.0)] for s in specs
-        ]
-        f = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
-        self.capacity = f([s.capacity for s in specs])
-        self.latency = f([s.latency for s in specs])
-        self.err0 = f([s.error_rate for s in specs])
-        self.cpu_per = f([s.cpu for s in specs])
+        self.versions = Versions(specs)
+        # one pass over the specs, one column per parameter
+        table = np.array([(s.capacity, s.latency, s.error_rate, s.cpu, s.replicas, s.memory, s.write_per_request, s.slo)
+                          for s in specs], dtype=np.float64).reshape(n, 8).T.copy()
+        self.capacity, self.latency, self.err0, self.cpu_per, self.replicas, self.mem_limit, self.write_pr, \
+            self.slo = table
         self.leak = np.zeros(n)
-        self.replicas = f([s.replicas for s in specs])
-        self.mem_limit = f([s.memory for s in specs])
-        self.write_pr = f([s.write_per_request for s in specs])
-        self.slo = f([s.slo for s in specs])
+        f = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
         self.svc_host = topo.svc_host.copy()
         self.svc_disk = topo.svc_disk.copy()
         self.mem_extra = np.zeros(n)

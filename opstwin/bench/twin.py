@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 from opstwin.bench.naive import NaiveTwin
+from opstwin.twin.bulk import paused_gc
 from opstwin.twin.spec import GenerateSpec
 from opstwin.twin.synthetic import default_rps, generate
 
@@ -27,6 +28,11 @@ def agents_scenario(services: int, hours: float, tick: float, seed: int, faults_
     """A synthetic scenario: the generated topology, seeded random faults of every type (none at rate 0),
     the default team. The generated spec goes into the scenario as it is (no dump and re-validation of
     100,000 services); the scenario's cross-checks still run."""
+    with paused_gc():  # see twin/bulk.py
+        return _scenario(services, hours, tick, seed, faults_per_hour)
+
+
+def _scenario(services: int, hours: float, tick: float, seed: int, faults_per_hour: float):
     from opstwin.faults.catalog import CATALOG
     from opstwin.scenarios.loader import parse
 
