@@ -188,17 +188,16 @@ class Twin:
                 setattr(self, name, arr)
             reg(name, arr, op, ident)
         self._by_host: placement.Grouping | None = None  # services grouped by host; reset by place()
-        self._lat = np.zeros((2, n))  # p50 and p99 as two rows: one gather serves both
+        self._pad50 = np.zeros(n + 1)
+        self._pad99 = np.zeros(n + 1)
         self._entry_idx = np.flatnonzero(self.entry_share > 0)
-        # deepest level first; per level its calls (CSR: callee columns, where each caller's start), so
-        # the slowest dependency of each caller is one gather and one reduceat over the real calls only
-        # (a padded table costs the widest caller's degree for every caller of the level)
+        # deepest level first; dependency indices transposed per level so the max over a
+        # service's dependencies is a reduction over contiguous rows
         self._backward = []
         for (a, b), back in reversed(list(zip(topo.levels, topo.backward))):
             if back.nnz:
-                callers = np.flatnonzero(np.diff(back.indptr) > 0)
-                self._backward.append(((a, b), back, back.indices.astype(np.int64), back.indptr[:-1][callers],
-                                       None if len(callers) == b - a else a + callers))
+                deg = int(np.diff(back.indptr).max())
+                self._backward.append(((a, b), back, np.ascontiguousarray(topo.dep_pad[a:b, :deg].T)))
 
     # ------------------------------------------------------------------ time
     @property
@@ -310,17 +309,14 @@ class Twin:
         own_err = 1 - ok
         # 5. errors and latency flow back from dependencies
         log_ok = np.log(np.maximum(ok, 1e-12))
-        lat = self._lat
-        lat[0], lat[1] = own50, own99
-        for (a, b), back, callees, starts, callers in self._backward:
+        p50, p99 = self._pad50, self._pad99
+        p50[:n], p99[:n] = own50, own99
+        for (a, b), back, deps in self._backward:
             log_ok[a:b] += back @ log_ok
-            slowest = np.maximum.reduceat(lat[:, callees], starts, axis=1)  # latencies are >= 0: as max(deps, 0)
-            if callers is None:
-                lat[:, a:b] += slowest
-            else:
-                lat[:, callers] += slowest
+            p50[a:b] += p50[deps].max(axis=0)
+            p99[a:b] += p99[deps].max(axis=0)
         err = 1 - np.exp(log_ok)
-        p50n, p99n = np.minimum(lat[0], TIMEOUT_SECONDS), np.minimum(lat[1], TIMEOUT_SECONDS)
+        p50n, p99n = np.minimum(p50[:n], TIMEOUT_SECONDS), np.minimum(p99[:n], TIMEOUT_SECONDS)
         # 6. memory, restarts, disks
         if on("svc_leak") or self.leak.any():
             self.mem_extra += (self.leak + self.svc_leak) * dt * up
