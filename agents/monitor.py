@@ -138,14 +138,17 @@ class Monitor(Agent):
         into one preallocated array from views of the frame (no per-tick gathers or stacking at
         100,000 services). It is overwritten next tick: copy what you keep."""
         i, X = self.sel, self._X
-        restarts = f.restarts[i]
-        np.subtract(restarts, self._prev_restarts, out=self._restart_ring[f.tick % RESTART_WINDOW])
+        restarts, slot = f.restarts[i], self._restart_ring[f.tick % RESTART_WINDOW]
+        # restarts over a window (a partial crash loop restarts every few ticks), kept as a running sum in
+        # X[4]: restart counts are whole numbers, so adding and removing them is exact
+        X[4] -= slot
+        np.subtract(restarts, self._prev_restarts, out=slot)
+        X[4] += slot
         self._prev_restarts[...] = restarts
         X[0] = f.error[i]
         np.divide(f.p99[i], self.slo, out=X[1])
         X[2] = f.logs.volume(len(f.rate), "ERROR")[i] if self.spec.logs else 0.0
         X[3] = f.memory[i]
-        self._restart_ring.sum(axis=0, out=X[4])  # over a window: a partial crash loop restarts every few ticks
         np.logical_not(f.up[i], out=X[5], casting="unsafe")
         return X
 
