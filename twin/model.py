@@ -188,6 +188,7 @@ class Twin:
                 setattr(self, name, arr)
             reg(name, arr, op, ident)
         self._by_host: placement.Grouping | None = None  # services grouped by host; reset by place()
+        self._snapshots: dict[str, np.ndarray] = {}  # read-only copies frames share until the array changes
         self._pad50 = np.zeros(n + 1)
         self._pad99 = np.zeros(n + 1)
         self._entry_idx = np.flatnonzero(self.entry_share > 0)
@@ -354,8 +355,8 @@ class Twin:
                                 where=self.disk_size > 0),
             disk_io_errors=disk_io, host_cpu=demand / self.host_cpu,
             host_rtt=BASE_RTT * (1 + 0.1 * self.rng.random(len(topo.hosts))) + self.host_net_lat,
-            logs=batch, deployed_at=self.deployed_at.copy(),
-            change_until=self.change_until.copy(), svc_host=self.svc_host.copy(),
+            logs=batch, deployed_at=self._snapshot("deployed_at"),
+            change_until=self._snapshot("change_until"), svc_host=self._snapshot("svc_host"),
         ), h
 
     def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
@@ -415,7 +416,7 @@ class Twin:
         causes = np.concatenate([cause[where], np.full(total, logs.BACKGROUND)])
         svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, np.ones(total, np.int64)]), n)
         return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
-                             svc_host=self.svc_host.copy())
+                             svc_host=self._snapshot("svc_host"))
 
     # ----------------------------------------------------------- confounders
     def _plan_surges(self) -> list[tuple[float, float, float, float, np.ndarray]]:
@@ -495,6 +496,7 @@ class Twin:
 
     def _apply_version(self, i: int) -> None:
         self.deployed_at[i] = self.now
+        self._snapshots.pop("deployed_at", None)
         self.mem_extra[i] = 0.0  # new processes: whatever the old ones leaked is gone
         v = self.versions[i][-1]
         self.capacity[i], self.latency[i], self.err0[i] = v.capacity, v.latency, v.error_rate
@@ -532,11 +534,22 @@ class Twin:
         else:
             where = np.flatnonzero(self.svc_disk == topo.disk_index(target))
         self.change_until[where] = np.maximum(self.change_until[where], until)
+        self._snapshots.pop("change_until", None)
 
     def place(self, i: int, host: int) -> None:
         """Run service `i` on `host` from now on (a migration, a failover, their undo)."""
         self.svc_host[i] = host
         self._by_host = None
+        self._snapshots.pop("svc_host", None)
+
+    def _snapshot(self, name: str) -> np.ndarray:
+        """A read-only copy of the array `name` (deployed_at, change_until, svc_host) for frames: one copy
+        serves every tick until the twin changes the array (a deployment, an action, a migration)."""
+        snap = self._snapshots.get(name)
+        if snap is None:
+            snap = self._snapshots[name] = getattr(self, name).copy()
+            snap.flags.writeable = False
+        return snap
 
     def services_on_hosts(self, hosts: Iterable[int]) -> np.ndarray:
         """Indices of the services placed on any of `hosts` now, ascending; O(their count) once grouped."""
