@@ -213,16 +213,13 @@ def _move(twin: Twin, i: int, host: int, owner: str) -> Undo:
     disk from then on (its old one, if the host has none). Its caches start cold: latency x
     COLD_CACHE, decaying over COLD_SECONDS. Returns the undo (moving back, warm again)."""
     old_host, old_disk = int(twin.svc_host[i]), int(twin.svc_disk[i])
-    twin.place(i, host)
     disks = [d for d in range(len(twin.topo.disks)) if twin.topo.disk_host[d] == host]
-    if old_disk >= 0 and disks:
-        twin.svc_disk[i] = disks[0]
+    twin.place(i, host, disks[0] if old_disk >= 0 and disks else None)
     cold = f"{owner}:cold"
     _decay(twin, cold, "svc_lat_mult", [i], COLD_CACHE, COLD_SECONDS)
 
     def undo() -> None:
-        twin.place(i, old_host)
-        twin.svc_disk[i] = old_disk
+        twin.place(i, old_host, old_disk)
         twin.effects.clear(cold)
 
     return undo

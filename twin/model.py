@@ -189,16 +189,26 @@ class Twin:
             reg(name, arr, op, ident)
         self._by_host: placement.Grouping | None = None  # services grouped by host; reset by place()
         self._snapshots: dict[str, np.ndarray] = {}  # read-only copies frames share until the array changes
+        self._writers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _disk_writers; reset by place()
         self._pad50 = np.zeros(n + 1)
         self._pad99 = np.zeros(n + 1)
         self._entry_idx = np.flatnonzero(self.entry_share > 0)
         # deepest level first; dependency indices transposed per level so the max over a
         # service's dependencies is a reduction over contiguous rows
+        # callers are bucketed by their number of dependencies (1-2, 3-4, 5-8, ...), each bucket's table as
+        # wide as its widest caller: a few callers with many dependencies do not widen every caller's gather
         self._backward = []
         for (a, b), back in reversed(list(zip(topo.levels, topo.backward))):
             if back.nnz:
-                deg = int(np.diff(back.indptr).max())
-                self._backward.append(((a, b), back, np.ascontiguousarray(topo.dep_pad[a:b, :deg].T)))
+                degree = np.diff(back.indptr)
+                buckets = []
+                for low, high in ((1, 2), (3, 4), (5, 8), (9, 16), (17, 1 << 30)):
+                    rows = np.flatnonzero((degree >= low) & (degree <= high))
+                    if len(rows):
+                        width = int(degree[rows].max())
+                        buckets.append((rows, np.ascontiguousarray(topo.dep_pad[a + rows, :width].T)))
+                whole = sum(len(r) for r, _ in buckets) == b - a
+                self._backward.append(((a, b), back, buckets, whole))
 
     # ------------------------------------------------------------------ time
     @property
@@ -296,8 +306,7 @@ class Twin:
             ok *= 1 - shed
         svc_full = svc_io = None
         if len(topo.disks):
-            has_disk = self.svc_disk >= 0
-            sd = np.where(has_disk, self.svc_disk, 0)
+            has_disk, sd, write_w = self._disk_writers()
             disk_full = self.disk_used_bytes >= self.disk_size * 0.999
             if disk_full.any():
                 svc_full = has_disk & disk_full[sd]
@@ -312,10 +321,13 @@ class Twin:
         log_ok = np.log(np.maximum(ok, 1e-12))
         p50, p99 = self._pad50, self._pad99
         p50[:n], p99[:n] = own50, own99
-        for (a, b), back, deps in self._backward:
+        for (a, b), back, buckets, whole in self._backward:
             log_ok[a:b] += back @ log_ok
-            p50[a:b] += p50[deps].max(axis=0)
-            p99[a:b] += p99[deps].max(axis=0)
+            for p in (p50, p99):  # add each caller's slowest dependency (0 for a caller without any)
+                slowest = np.empty(b - a) if whole else np.zeros(b - a)
+                for rows, deps in buckets:
+                    slowest[rows] = p[deps].max(axis=0)
+                p[a:b] += slowest
         err = 1 - np.exp(log_ok)
         p50n, p99n = np.minimum(p50[:n], TIMEOUT_SECONDS), np.minimum(p99[:n], TIMEOUT_SECONDS)
         # 6. memory, restarts, disks
@@ -332,7 +344,7 @@ class Twin:
         served = rate * (1 - err)
         disk_io = np.zeros(len(topo.disks), dtype=np.int64)
         if len(topo.disks):
-            writes = np.bincount(sd, weights=served * self.write_pr * has_disk, minlength=len(topo.disks))
+            writes = np.bincount(sd, weights=served * write_w, minlength=len(topo.disks))
             self.disk_rotating += writes * dt - self.disk_rotating * np.minimum(dt / self.disk_retention, 1.0)
             if on("disk_fill"):
                 self.disk_junk += self.disk_fill * dt
@@ -536,11 +548,22 @@ class Twin:
         self.change_until[where] = np.maximum(self.change_until[where], until)
         self._snapshots.pop("change_until", None)
 
-    def place(self, i: int, host: int) -> None:
-        """Run service `i` on `host` from now on (a migration, a failover, their undo)."""
+    def place(self, i: int, host: int, disk: int | None = None) -> None:
+        """Run service `i` on `host` from now on, writing to `disk` if given (a migration, a failover,
+        their undo)."""
         self.svc_host[i] = host
+        if disk is not None:
+            self.svc_disk[i] = disk
+            self._writers = None
         self._by_host = None
         self._snapshots.pop("svc_host", None)
+
+    def _disk_writers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(writes to a disk, that disk or 0, bytes per request or 0) per service: kept until a move."""
+        if self._writers is None:
+            has_disk = self.svc_disk >= 0
+            self._writers = (has_disk, np.where(has_disk, self.svc_disk, 0), self.write_pr * has_disk)
+        return self._writers
 
     def _snapshot(self, name: str) -> np.ndarray:
         """A read-only copy of the array `name` (deployed_at, change_until, svc_host) for frames: one copy
