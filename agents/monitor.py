@@ -79,6 +79,16 @@ class _Track:
     last_seen: dict[str, int] = field(default_factory=dict)  # symptom -> last tick it showed
 
 
+def _selector(idx: np.ndarray) -> slice | np.ndarray:
+    """`idx` as a slice when it is an arithmetic progression (a shard is ``k::shards``), else itself."""
+    if len(idx) == 0:
+        return idx
+    step = int(idx[1] - idx[0]) if len(idx) > 1 else 1
+    if step > 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + step * len(idx), step)):
+        return slice(int(idx[0]), int(idx[-1]) + 1, step)
+    return idx
+
+
 class Monitor(Agent):
     role = "monitor"
 
@@ -97,6 +107,8 @@ class Monitor(Agent):
         self.detector = make_detector(spec.detector, int(self.rng.integers(2**31)))
         self.slo = np.asarray(slo, dtype=float)[self.idx]
         n = len(self.idx)
+        self.sel = _selector(self.idx)  # the shard as a slice where it is one: frame columns read as views
+        self._X = np.zeros((6, n))  # this tick's features (see _features), overwritten every tick
         self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
         self._sq = np.zeros((3, n))
         self._count = 0
@@ -122,12 +134,23 @@ class Monitor(Agent):
 
     # ------------------------------------------------------------ features
     def _features(self, f: Frame) -> np.ndarray:
-        i = self.idx
-        lines = f.logs.volume(len(f.rate), "ERROR") if self.spec.logs else np.zeros(len(f.rate))
-        self._restart_ring[f.tick % RESTART_WINDOW] = f.restarts[i] - self._prev_restarts
-        self._prev_restarts = f.restarts[i].copy()
-        restarts = self._restart_ring.sum(axis=0)  # over a window: a partial crash loop restarts every few ticks
-        return np.stack([f.error[i], f.p99[i] / self.slo, lines[i], f.memory[i], restarts, ~f.up[i]]).astype(float)
+        """Rows error, p99/SLO, ERROR lines, memory, restarts, down per service of the shard, written
+        into one preallocated array from views of the frame (no per-tick gathers or stacking at
+        100,000 services). It is overwritten next tick: copy what you keep."""
+        i, X = self.sel, self._X
+        restarts, slot = f.restarts[i], self._restart_ring[f.tick % RESTART_WINDOW]
+        # restarts over a window (a partial crash loop restarts every few ticks), kept as a running sum in
+        # X[4]: restart counts are whole numbers, so adding and removing them is exact
+        X[4] -= slot
+        np.subtract(restarts, self._prev_restarts, out=slot)
+        X[4] += slot
+        self._prev_restarts[...] = restarts
+        X[0] = f.error[i]
+        np.divide(f.p99[i], self.slo, out=X[1])
+        X[2] = f.logs.volume(len(f.rate), "ERROR")[i] if self.spec.logs else 0.0
+        X[3] = f.memory[i]
+        np.logical_not(f.up[i], out=X[5], casting="unsafe")
+        return X
 
     def _normalized(self, X: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Per-service normalization of the services `cols`, so one model serves a whole shard."""
@@ -179,8 +202,11 @@ class Monitor(Agent):
         self.fitted = True
 
     def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
-        rate = f.rate[self.idx]
+        rate = f.rate[self.sel]
         alpha = min(1.0, self.tick_seconds / 3600.0) if self._rate_avg.any() else 1.0
+        if not spiking.any():  # the usual tick: one vector update, no masks
+            self._rate_avg += alpha * (rate - self._rate_avg)
+            return
         calm = ~spiking
         self._rate_avg[calm] += alpha * (rate[calm] - self._rate_avg[calm])
 
@@ -192,7 +218,7 @@ class Monitor(Agent):
         # counted over the last ERROR_WINDOW ticks, as a burn-rate alert would: a quiet service that fails
         # one request in five shows a failure or two a tick, and then none
         slot = f.tick % ERROR_WINDOW
-        self._req_ring[slot] = f.rate[self.idx] * self.tick_seconds
+        self._req_ring[slot] = f.rate[self.sel] * self.tick_seconds
         self._fail_ring[slot] = err * self._req_ring[slot]
         requests, failed = self._req_ring.sum(axis=0), self._fail_ring.sum(axis=0)
         expected = m[0] * requests
@@ -204,7 +230,7 @@ class Monitor(Agent):
         smooth = prev + LATENCY_SMOOTHING * (raw_lat - prev)
         lat = self._lat_ewma = np.where((raw_lat <= 1.0) & (raw_lat < prev), raw_lat, smooth)
         lat = np.maximum(lat, np.where(raw_lat > 5 * m[1], raw_lat, 0.0))  # a gross jump needs no smoothing
-        spike = f.rate[self.idx] > 2.0 * self._rate_avg + 1.0
+        spike = f.rate[self.sel] > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
         flags = {
             "rate_spike": spike,

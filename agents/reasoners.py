@@ -63,6 +63,7 @@ class RulesReasoner:
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
         self.host_services = {h: set(topo.services_on_host(h)) for h in topo.hosts}
+        self.host_of = {s: h for h in topo.hosts for s in self.host_services[h]}
         self.disk_services = {d: set(topo.services_on_disk(d)) for d in topo.disks}
         self.disk_host = {d: topo.hosts[topo.disk_host[i]] for i, d in enumerate(topo.disks)}
 
@@ -118,8 +119,11 @@ class RulesReasoner:
                 groups.append(RootGroup(cands, covers, sorted(ev)))
                 explained |= covers
 
-        # 2. hosts whose services fail together
-        for host in self.topo.hosts:
+        # 2. hosts whose services fail together: only a host with a failing service or an alert of its own
+        # can form a group, so those are visited (in topology order), not every host of a big estate
+        touched = {self.host_of[s] for s in services if s not in explained and s in self.host_of}
+        touched |= {h for h in hosts if h in self.host_services}
+        for host in sorted(touched, key=self.topo.host_index):
             on_host = self.host_services[host]
             failing = sorted(s for s in on_host if s in services and s not in explained)
             if not failing and host not in hosts:

@@ -306,10 +306,8 @@ class NetworkPartition(Fault):
 
 def cut_callers(twin: Twin, h1: int, h2: int) -> np.ndarray:
     """Indices of the services on h1 (h2) that call a service on h2 (h1), as placed now."""
-    topo, host = twin.topo, twin.svc_host
-    other = np.append(host, -1)[topo.dep_pad]  # host of each dependency, -1 where padded
-    cut = ((host == h1)[:, None] & (other == h2)) | ((host == h2)[:, None] & (other == h1))
-    return np.flatnonzero(cut.any(axis=1))
+    h = len(twin.topo.hosts)
+    return twin.partitioned([h1 * h + h2, h2 * h + h1])
 
 
 class TrafficSpike(Fault):

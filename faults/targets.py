@@ -7,6 +7,8 @@ a scenario is checked before anything starts, even when its topology has other p
 
 from __future__ import annotations
 
+import numpy as np
+
 from opstwin.faults.catalog import CATALOG
 from opstwin.faults.spec import FaultsSpec
 from opstwin.twin.spec import TopologySpec
@@ -19,31 +21,53 @@ class Names:
         self.service = [s.name for s in topology.services]
         self.host = [h.name for h in topology.hosts]
         self.disk = [d.name for h in topology.hosts for d in h.disks]
-        host_of = {s.name: s.host for s in topology.services}
+        self._position: dict[str, int] = {}  # host -> its first place in the file
+        for i, h in enumerate(self.host):
+            self._position.setdefault(h, i)
+        pos = self._position
+        host_at = {s.name: pos.get(s.host, -1) for s in topology.services}  # -1: not a known host
         self.entries = [s.name for s in topology.services if s.entry]
-        self.called = {d.service for s in topology.services for d in s.dependencies()}
+        self.called: set[str] = set()
+        src: list[int] = []  # per call, the caller's and the callee's host
+        dst: list[int] = []
+        for s in topology.services:
+            a = host_at[s.name]
+            for d in s.dependencies():
+                self.called.add(d.service)
+                src.append(a)
+                dst.append(host_at.get(d.service, -1))
         if not self.entries:  # as the twin: services nothing calls are the entry points
             self.entries = [s for s in self.service if s not in self.called]
         self.busy_hosts = {s.host for s in topology.services}
         self.busy_disks = {s.disk for s in topology.services if s.disk}
-        self.links: dict[str, set[str]] = {}
-        for s in topology.services:
-            for d in s.dependencies():
-                a, b = host_of.get(s.name), host_of.get(d.service)
-                if a and b and a != b:
-                    self.links.setdefault(a, set()).add(b)
-                    self.links.setdefault(b, set()).add(a)
+        # hosts that exchange calls, both ways, as sorted (host, partner) pairs: partners are a slice
+        a, b = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+        cross = (a >= 0) & (b >= 0) & (a != b)
+        h = max(len(self.host), 1)
+        pairs = np.unique(np.concatenate([a[cross] * h + b[cross], b[cross] * h + a[cross]]))
+        self._partner = pairs % h
+        self._partner_start = np.searchsorted(pairs // h, np.arange(len(self.host) + 1))
+        # answers are cached: a day of random faults asks the same questions many times
+        self._candidates: dict[tuple[str, tuple[str, ...] | None], list[str]] = {}
 
     def of_kind(self, kind: str) -> list[str]:
         return {"service": self.service, "host": self.host, "disk": self.disk}[kind]
 
     def partners(self, host: str) -> list[str]:
-        """Hosts that `host` exchanges calls with, in file order."""
-        linked = self.links.get(host, set())
-        return [h for h in self.host if h in linked]
+        """Hosts that `host` exchanges calls with, in file order (O(its partners), not O(hosts))."""
+        k = self._position.get(host)
+        if k is None:
+            return []
+        return [self.host[p] for p in self._partner[self._partner_start[k]:self._partner_start[k + 1]]]
 
     def candidates(self, fault_type: str, allowed: list[str] | None = None) -> list[str]:
         """Targets a random fault of this type may hit: ones where it has visible symptoms."""
+        key = (fault_type, None if allowed is None else tuple(allowed))
+        if key not in self._candidates:
+            self._candidates[key] = self._candidates_of(fault_type, allowed)
+        return list(self._candidates[key])
+
+    def _candidates_of(self, fault_type: str, allowed: list[str] | None) -> list[str]:
         kind = CATALOG[fault_type].target
         names = self.of_kind(kind)
         if fault_type == "traffic_spike":
@@ -51,7 +75,8 @@ class Names:
         elif fault_type == "dependency_outage" and self.called:
             names = [s for s in names if s in self.called]
         elif fault_type == "network_partition":
-            names = [h for h in names if self.partners(h)]
+            linked = np.diff(self._partner_start) > 0
+            names = [h for h in names if linked[self._position[h]]]
         elif kind == "host":
             names = [h for h in names if h in self.busy_hosts]
         elif kind == "disk":

@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
 # a month of a one-service cloud without agents: long enough to interrupt
@@ -123,6 +125,23 @@ def test_bench_twin_prints_a_json_last_line(cli):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"services", "ticks", "sim_seconds", "wall_seconds", "speedup", "naive_wall_seconds", "ratio"} <= set(figures)
     assert figures["services"] == 200 and figures["ticks"] == 360 and figures["sim_seconds"] == 3600.0
+
+
+def test_bench_twin_reports_set_up_apart_from_ticks_and_peak_memory(cli):
+    result = cli("bench", "twin", "--services", "200", "--hours", "0.5")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["setup_seconds"] > 0 and figures["ms_per_tick"] > 0 and figures["peak_rss_mib"] > 10
+
+
+@pytest.mark.parametrize("args", [("--hours", "1"), ("--hours", "0.25"), ("--hours", "2", "--faults-per-hour", "0")])
+def test_bench_twin_with_the_team_runs_any_length_and_fault_rate(cli, args):
+    result = cli("bench", "twin", "--services", "150", "--agents", *args)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"setup_seconds", "tick_seconds", "peak_rss_mib", "faults_injected", "rca_ac1"} <= set(figures)
+    if "--faults-per-hour" in args:
+        assert figures["faults_injected"] == 0
 
 
 def test_bench_refuses_bad_options_with_exit_2(cli):

@@ -85,7 +85,7 @@ class ActionType:
 
 # ------------------------------------------------------------ consequences
 def _services_on_host(twin: Twin, h: int) -> list[int]:
-    return np.flatnonzero(twin.svc_host == h).tolist()
+    return twin.services_on_hosts([h]).tolist()
 
 
 def _services_on_disk(twin: Twin, d: int) -> list[int]:
@@ -213,15 +213,13 @@ def _move(twin: Twin, i: int, host: int, owner: str) -> Undo:
     disk from then on (its old one, if the host has none). Its caches start cold: latency x
     COLD_CACHE, decaying over COLD_SECONDS. Returns the undo (moving back, warm again)."""
     old_host, old_disk = int(twin.svc_host[i]), int(twin.svc_disk[i])
-    twin.svc_host[i] = host
     disks = [d for d in range(len(twin.topo.disks)) if twin.topo.disk_host[d] == host]
-    if old_disk >= 0 and disks:
-        twin.svc_disk[i] = disks[0]
+    twin.place(i, host, disks[0] if old_disk >= 0 and disks else None)
     cold = f"{owner}:cold"
     _decay(twin, cold, "svc_lat_mult", [i], COLD_CACHE, COLD_SECONDS)
 
     def undo() -> None:
-        twin.svc_host[i], twin.svc_disk[i] = old_host, old_disk
+        twin.place(i, old_host, old_disk)
         twin.effects.clear(cold)
 
     return undo
@@ -314,7 +312,7 @@ def _least_loaded_host(twin: Twin, avoid: int) -> int:
     for h in range(len(twin.topo.hosts)):
         if h == avoid or twin.host_down[h] > 0:
             continue
-        used = float(frame.cpu[twin.svc_host == h].sum()) if frame is not None else 0.0
+        used = float(frame.cpu[twin.services_on_hosts([h])].sum()) if frame is not None else 0.0
         free = twin.host_cpu[h] - used - twin.host_steal[h]
         if free > best_free:
             best, best_free = h, free

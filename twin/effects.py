@@ -5,6 +5,10 @@ modifier array for that element is the combination of the current contributions 
 a sum, a maximum or a minimum) over the identity. Clearing an owner recomputes exactly the elements it
 touched, so an ended fault leaves no residue, however many faults overlapped. Contributions are
 kept in insertion order, so the combination is deterministic.
+
+A field over a huge index space of which a fault bends a handful of elements (the host pairs a
+partition cuts: hosts x hosts) is *sparse*: it has no array, only its bent elements
+(:meth:`Effects.bent`), so its memory and its readers' cost follow the faults, not the estate.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Modifier:
-    array: np.ndarray
+    array: np.ndarray | None  # None: a sparse field (see the module docstring)
     op: str  # "mul", "add", "max" or "min"
     identity: float
 
@@ -32,12 +36,21 @@ class Effects:
         self._owned: dict[str, set[tuple[str, int]]] = {}
         self._count: dict[str, int] = {}
         self._keys: dict[str, set[int]] = {}  # per field: the elements with a contribution
+        self._sparse: dict[str, dict[int, float]] = {}  # per sparse field: its bent elements' values
 
-    def register(self, field: str, array: np.ndarray, op: str, identity: float) -> None:
+    def register(self, field: str, array: np.ndarray | None, op: str, identity: float) -> None:
+        """A modifier over `array` (set to `identity` here); `array` None makes the field sparse."""
         if op not in ("mul", "add", "max", "min"):
             raise ValueError(f"unknown modifier op {op!r}")
-        array[...] = identity
+        if array is None:
+            self._sparse[field] = {}
+        else:
+            array[...] = identity
         self._mods[field] = Modifier(array, op, identity)
+
+    def bent(self, field: str) -> dict[int, float]:
+        """A sparse field's elements that have a contribution, with their combined values."""
+        return self._sparse[field]
 
     @property
     def fields(self) -> list[str]:
@@ -84,11 +97,17 @@ class Effects:
             "max": lambda v: max([mod.identity, *v]),
             "min": lambda v: min([mod.identity, *v]),
         }[mod.op]
-        mod.array.flat[index] = mod.identity if not values else combine(values)
+        value = mod.identity if not values else combine(values)
+        if mod.array is not None:
+            mod.array.flat[index] = value
         keys = self._keys.setdefault(field, set())
         if not values:
             self._contrib.pop(key, None)
             keys.discard(index)
+            if mod.array is None:
+                self._sparse[field].pop(index, None)
         else:
             keys.add(index)
+            if mod.array is None:
+                self._sparse[field][index] = value
         self._count[field] = len(keys)  # kept incrementally: a set is O(1) however many elements are bent

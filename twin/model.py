@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import simpy
@@ -39,7 +39,7 @@ import simpy
 from opstwin.twin.effects import Effects
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.health import health
-from opstwin.twin import logs
+from opstwin.twin import logs, placement
 from opstwin.twin.logs import CAUSE_ID
 from opstwin.twin.noise import Observer
 from opstwin.twin.rng import generator
@@ -78,6 +78,25 @@ class Version:
             cpu=self.cpu * c.cpu_factor,
             memory_leak=c.memory_leak,
         )
+
+
+class Versions:
+    """Each service's deployed versions, oldest first (``versions[i][-1]`` runs now). A service's list is
+    made when first asked for: 100,000 services need no 100,000 objects before anything deploys."""
+
+    def __init__(self, specs: list) -> None:
+        self._specs = specs
+        self._lists: dict[int, list[Version]] = {}
+
+    def __getitem__(self, i: int) -> list[Version]:
+        i = int(i)
+        if i not in self._lists:
+            s = self._specs[i]
+            self._lists[i] = [Version(s.version, s.capacity, s.latency, s.error_rate, s.cpu, 0.0)]
+        return self._lists[i]
+
+    def __len__(self) -> int:
+        return len(self._specs)
 
 
 class Twin:
@@ -124,19 +143,14 @@ class Twin:
         topo = self.topo
         n, h, d = topo.n_services, len(topo.hosts), len(topo.disks)
         specs = [topo.service_spec(s) for s in topo.services]
-        self.versions: list[list[Version]] = [
-            [Version(s.version, s.capacity, s.latency, s.error_rate, s.cpu, 0.0)] for s in specs
-        ]
-        f = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
-        self.capacity = f([s.capacity for s in specs])
-        self.latency = f([s.latency for s in specs])
-        self.err0 = f([s.error_rate for s in specs])
-        self.cpu_per = f([s.cpu for s in specs])
+        self.versions = Versions(specs)
+        # one pass over the specs, one column per parameter
+        table = np.array([(s.capacity, s.latency, s.error_rate, s.cpu, s.replicas, s.memory, s.write_per_request, s.slo)
+                          for s in specs], dtype=np.float64).reshape(n, 8).T.copy()
+        self.capacity, self.latency, self.err0, self.cpu_per, self.replicas, self.mem_limit, self.write_pr, \
+            self.slo = table
         self.leak = np.zeros(n)
-        self.replicas = f([s.replicas for s in specs])
-        self.mem_limit = f([s.memory for s in specs])
-        self.write_pr = f([s.write_per_request for s in specs])
-        self.slo = f([s.slo for s in specs])
+        f = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
         self.svc_host = topo.svc_host.copy()
         self.svc_disk = topo.svc_disk.copy()
         self.mem_extra = np.zeros(n)
@@ -167,22 +181,34 @@ class Twin:
             ("svc_log", "max", -1.0, n), ("svc_cpu_add", "add", 0.0, n), ("svc_crash_rate", "add", 0.0, n),
             ("svc_rate_mult", "mul", 1.0, n), ("host_steal", "add", 0.0, h), ("host_down", "add", 0.0, h),
             ("host_net_lat", "add", 0.0, h), ("disk_fill", "add", 0.0, d), ("disk_failed", "add", 0.0, d),
-            ("partition", "add", 0.0, h * h), ("svc_rate_cap", "min", math.inf, n), ("svc_reject", "add", 0.0, n),
+            ("partition", "add", 0.0, None), ("svc_rate_cap", "min", math.inf, n), ("svc_reject", "add", 0.0, n),
         ):
-            arr = np.zeros(size)
-            setattr(self, name, arr)
+            arr = None if size is None else np.zeros(size)  # partition: sparse, keys host * h + peer
+            if arr is not None:
+                setattr(self, name, arr)
             reg(name, arr, op, ident)
-        self.partition = self.partition.reshape(h, h) if h else self.partition
+        self._by_host: placement.Grouping | None = None  # services grouped by host; reset by place()
+        self._snapshots: dict[str, np.ndarray] = {}  # read-only copies frames share until the array changes
+        self._writers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _disk_writers; reset by place()
         self._pad50 = np.zeros(n + 1)
         self._pad99 = np.zeros(n + 1)
         self._entry_idx = np.flatnonzero(self.entry_share > 0)
         # deepest level first; dependency indices transposed per level so the max over a
         # service's dependencies is a reduction over contiguous rows
+        # callers are bucketed by their number of dependencies (1-2, 3-4, 5-8, ...), each bucket's table as
+        # wide as its widest caller: a few callers with many dependencies do not widen every caller's gather
         self._backward = []
         for (a, b), back in reversed(list(zip(topo.levels, topo.backward))):
             if back.nnz:
-                deg = int(np.diff(back.indptr).max())
-                self._backward.append(((a, b), back, np.ascontiguousarray(topo.dep_pad[a:b, :deg].T)))
+                degree = np.diff(back.indptr)
+                buckets = []
+                for low, high in ((1, 2), (3, 4), (5, 8), (9, 16), (17, 1 << 30)):
+                    rows = np.flatnonzero((degree >= low) & (degree <= high))
+                    if len(rows):
+                        width = int(degree[rows].max())
+                        buckets.append((rows, np.ascontiguousarray(topo.dep_pad[a + rows, :width].T)))
+                whole = sum(len(r) for r, _ in buckets) == b - a
+                self._backward.append(((a, b), back, buckets, whole))
 
     # ------------------------------------------------------------------ time
     @property
@@ -280,8 +306,7 @@ class Twin:
             ok *= 1 - shed
         svc_full = svc_io = None
         if len(topo.disks):
-            has_disk = self.svc_disk >= 0
-            sd = np.where(has_disk, self.svc_disk, 0)
+            has_disk, sd, write_w = self._disk_writers()
             disk_full = self.disk_used_bytes >= self.disk_size * 0.999
             if disk_full.any():
                 svc_full = has_disk & disk_full[sd]
@@ -290,18 +315,19 @@ class Twin:
                 svc_io = has_disk & (self.disk_failed > 0)[sd]
                 ok *= 1 - 0.9 * svc_io
         if on("partition"):
-            h_of = np.append(self.svc_host, 0)
-            cut = (self.partition[self.svc_host[:, None], h_of[topo.dep_pad]] > 0) & (topo.dep_pad < n)
-            ok *= ~cut.any(axis=1)
+            ok[self.partitioned(k for k, v in self.effects.bent("partition").items() if v > 0)] = 0.0
         own_err = 1 - ok
         # 5. errors and latency flow back from dependencies
         log_ok = np.log(np.maximum(ok, 1e-12))
         p50, p99 = self._pad50, self._pad99
         p50[:n], p99[:n] = own50, own99
-        for (a, b), back, deps in self._backward:
+        for (a, b), back, buckets, whole in self._backward:
             log_ok[a:b] += back @ log_ok
-            p50[a:b] += p50[deps].max(axis=0)
-            p99[a:b] += p99[deps].max(axis=0)
+            for p in (p50, p99):  # add each caller's slowest dependency (0 for a caller without any)
+                slowest = np.empty(b - a) if whole else np.zeros(b - a)
+                for rows, deps in buckets:
+                    slowest[rows] = p[deps].max(axis=0)
+                p[a:b] += slowest
         err = 1 - np.exp(log_ok)
         p50n, p99n = np.minimum(p50[:n], TIMEOUT_SECONDS), np.minimum(p99[:n], TIMEOUT_SECONDS)
         # 6. memory, restarts, disks
@@ -318,7 +344,7 @@ class Twin:
         served = rate * (1 - err)
         disk_io = np.zeros(len(topo.disks), dtype=np.int64)
         if len(topo.disks):
-            writes = np.bincount(sd, weights=served * self.write_pr * has_disk, minlength=len(topo.disks))
+            writes = np.bincount(sd, weights=served * write_w, minlength=len(topo.disks))
             self.disk_rotating += writes * dt - self.disk_rotating * np.minimum(dt / self.disk_retention, 1.0)
             if on("disk_fill"):
                 self.disk_junk += self.disk_fill * dt
@@ -341,8 +367,8 @@ class Twin:
                                 where=self.disk_size > 0),
             disk_io_errors=disk_io, host_cpu=demand / self.host_cpu,
             host_rtt=BASE_RTT * (1 + 0.1 * self.rng.random(len(topo.hosts))) + self.host_net_lat,
-            logs=batch, deployed_at=self.deployed_at.copy(),
-            change_until=self.change_until.copy(), svc_host=self.svc_host.copy(),
+            logs=batch, deployed_at=self._snapshot("deployed_at"),
+            change_until=self._snapshot("change_until"), svc_host=self._snapshot("svc_host"),
         ), h
 
     def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
@@ -402,7 +428,7 @@ class Twin:
         causes = np.concatenate([cause[where], np.full(total, logs.BACKGROUND)])
         svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, np.ones(total, np.int64)]), n)
         return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
-                             svc_host=self.svc_host.copy())
+                             svc_host=self._snapshot("svc_host"))
 
     # ----------------------------------------------------------- confounders
     def _plan_surges(self) -> list[tuple[float, float, float, float, np.ndarray]]:
@@ -482,6 +508,7 @@ class Twin:
 
     def _apply_version(self, i: int) -> None:
         self.deployed_at[i] = self.now
+        self._snapshots.pop("deployed_at", None)
         self.mem_extra[i] = 0.0  # new processes: whatever the old ones leaked is gone
         v = self.versions[i][-1]
         self.capacity[i], self.latency[i], self.err0[i] = v.capacity, v.latency, v.error_rate
@@ -519,6 +546,47 @@ class Twin:
         else:
             where = np.flatnonzero(self.svc_disk == topo.disk_index(target))
         self.change_until[where] = np.maximum(self.change_until[where], until)
+        self._snapshots.pop("change_until", None)
+
+    def place(self, i: int, host: int, disk: int | None = None) -> None:
+        """Run service `i` on `host` from now on, writing to `disk` if given (a migration, a failover,
+        their undo)."""
+        self.svc_host[i] = host
+        if disk is not None:
+            self.svc_disk[i] = disk
+            self._writers = None
+        self._by_host = None
+        self._snapshots.pop("svc_host", None)
+
+    def _disk_writers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(writes to a disk, that disk or 0, bytes per request or 0) per service: kept until a move."""
+        if self._writers is None:
+            has_disk = self.svc_disk >= 0
+            self._writers = (has_disk, np.where(has_disk, self.svc_disk, 0), self.write_pr * has_disk)
+        return self._writers
+
+    def _snapshot(self, name: str) -> np.ndarray:
+        """A read-only copy of the array `name` (deployed_at, change_until, svc_host) for frames: one copy
+        serves every tick until the twin changes the array (a deployment, an action, a migration)."""
+        snap = self._snapshots.get(name)
+        if snap is None:
+            snap = self._snapshots[name] = getattr(self, name).copy()
+            snap.flags.writeable = False
+        return snap
+
+    def services_on_hosts(self, hosts: Iterable[int]) -> np.ndarray:
+        """Indices of the services placed on any of `hosts` now, ascending; O(their count) once grouped."""
+        if self._by_host is None:
+            self._by_host = placement.group(self.svc_host, len(self.topo.hosts))
+        return placement.members_of(self._by_host, hosts)
+
+    def partitioned(self, pairs: Iterable[int]) -> np.ndarray:
+        """Services that call across a cut host pair (keys ``host * hosts + peer``), ascending; the cost
+        follows the services on the cut hosts, not the estate."""
+        h = len(self.topo.hosts)
+        keys = np.array(sorted(set(pairs)), dtype=np.int64)
+        on = self.services_on_hosts(np.concatenate([keys // h, keys % h]).tolist())
+        return placement.cut(self.svc_host, self.topo.dep_pad, on, keys, h)
 
     def service_host(self, service: str) -> str:
         return self.topo.hosts[self.svc_host[self.topo.index(service)]]

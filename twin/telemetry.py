@@ -36,6 +36,6 @@ class Frame:
     host_cpu: np.ndarray  # CPU demand over capacity, per host (a noisy neighbour included)
     host_rtt: np.ndarray  # seconds, round trip to each host as a node exporter would probe it
     logs: LogBatch  # WARN/ERROR lines: volumes per service, text on demand (twin.logs)
-    deployed_at: np.ndarray  # sim time of each service's last version change (-inf: never), a copy
-    change_until: np.ndarray  # end of the latest change window (an action) touching each service (-inf: none), a copy
-    svc_host: np.ndarray  # host index each service runs on now (a migration moves it), a copy
+    deployed_at: np.ndarray  # sim time of each service's last version change (-inf: never), a read-only copy
+    change_until: np.ndarray  # end of the latest change window (an action) touching each service (-inf: none), read-only
+    svc_host: np.ndarray  # host index each service runs on now (a migration moves it), a read-only copy

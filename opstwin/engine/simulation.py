@@ -25,6 +25,7 @@ from opstwin.agents.bus import Clock, InProcTransport, Transport
 from opstwin.agents.team import Team, build_team
 from opstwin.faults.injector import Injector
 from opstwin.scenarios.schema import Scenario
+from opstwin.twin.bulk import paused_gc
 from opstwin.twin.control import ActionPort, ControlPlane
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.model import Twin
@@ -99,6 +100,16 @@ class Simulation:
         if self.started:
             raise RuntimeError("this simulation has already started")
         self._t0 = time.perf_counter()  # clock-ok: reported, never decided on
+        with paused_gc():  # a big estate is millions of long-lived objects: see twin/bulk.py
+            self._build()
+        if self.agents:
+            self.clock = Clock(self._make_transport(), self.team.names, self.log)
+        self.started = True
+        self.startup_seconds = time.perf_counter() - self._t0  # clock-ok
+        return self
+
+    def _build(self) -> None:
+        """Twin, control plane, faults and team (the transport comes after, outside the GC pause)."""
         s = self.scenario
         self.log = EventLog(self.log_path)
         self.log.listeners.extend(self.event_hooks)
@@ -111,10 +122,6 @@ class Simulation:
         if self.agents:
             self.team = build_team(s.agents, self.twin.topo, self.twin.slo.copy(), s.tick, ActionPort(self.control),
                                    self.seed)
-            self.clock = Clock(self._make_transport(), self.team.names, self.log)
-        self.started = True
-        self.startup_seconds = time.perf_counter() - self._t0  # clock-ok
-        return self
 
     def _make_transport(self) -> Transport:
         if self._transport_factory is not None:
