@@ -56,6 +56,8 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
               doc="A message to an agent that is not on the team."),
     EventKind("agent_lost", "XMPP transport", ("agent", "tick", "round"), ("reason",),
               doc="An agent missed its round deadline (crashed process); the team carries on."),
+    EventKind("request_refused", "control", (*_AGENT, "task", "action", "target", "requester", "reason"),
+              doc="An action request without a valid approval from the guard: not run."),
     EventKind("incident_opened", "diagnoser", (*_AGENT, "incident", "root", "covers")),
     EventKind("incident_resolved", "diagnoser", (*_AGENT, "incident", "root")),
     EventKind("incident_superseded", "diagnoser", (*_AGENT, "incident", "by"),
