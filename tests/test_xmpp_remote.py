@@ -27,7 +27,7 @@ def test_specialists_hosted_by_opstwin_agents(tmp_path):
     inproc = run(load(SCENARIO), seed=2, agents=True, transport="inproc")["log_sha256"]
     join = tmp_path / "join.json"
     procs = []
-    with EmbeddedServer() as server:
+    with EmbeddedServer(registration=True) as server:  # as `opstwin xmpp`
         address = f"127.0.0.1:{server.port}"
         try:
             main = subprocess.Popen([OPSTWIN, "run", str(SCENARIO), "--seed", "2", "--xmpp", address, "--remote",
