@@ -46,6 +46,7 @@ def test_specialists_hosted_by_opstwin_agents(tmp_path):
             procs.append(agents)
             assert main.wait(240) == 0, main.stderr.read()
             assert agents.wait(30) == 0, agents.stderr.read()
+            assert not join.exists()  # the run removes its join file when it ends
         finally:
             for p in procs:
                 if p.poll() is None:

@@ -363,16 +363,18 @@ class SpadeTransport:
             return reports
         newly: dict[str, str] = {n: f"no round done within {self.round_timeout:g}s" for n in missing}
         newly.update({n: why for n, why in gone.items() if n not in self.lost})
+        fatal = sorted(n for n in newly if self.roles[n] not in SURVIVABLE)
         for n in sorted(newly):
-            self.lost.add(n)
-            log.warning("agent %s lost: %s", n, newly[n])
+            self.lost.add(n)  # a fatal loss is said once, in the run's one-line error
+            log.log(logging.INFO if fatal else logging.WARNING, "agent %s lost: %s", n, newly[n])
             reports.append(Report(n, events=[{"t": t, "kind": "agent_lost", "agent": n, "tick": tick, "round": round_,
                                               "reason": newly[n]}]))
-        fatal = sorted(n for n in newly if self.roles[n] not in SURVIVABLE)
         if fatal and self.fatal is None:
             why = sorted({newly[n] for n in fatal})
+            also = sorted(set(newly) - set(fatal))
             self.fatal = XmppError(f"lost {', '.join(fatal)} at t={t:g}s (tick {tick}): {'; '.join(why)}; "
-                                   "the run cannot go on without them (summary.json lists what was not handled)")
+                                   + (f"also lost {', '.join(also)}; " if also else "")
+                                   + "the run cannot go on without them (summary.json lists what was not handled)")
         if self.fatal is None:
             reports += await self._tell_lost(tick, round_, t, sorted(newly))
         return reports
