@@ -27,8 +27,6 @@ from opstwin.agents.xmpp.server import EmbeddedServer, XmppError
 from opstwin.scenarios.loader import load, parse
 from xmpp_helpers import SCENARIO, Client, LoginRefused, listening_ports
 
-pytestmark = pytest.mark.slow  # real XMPP servers
-
 ADDRESS = "127.0.0.1"
 
 
@@ -37,6 +35,7 @@ def group_pids(proc) -> set[int]:
     return {proc.pid, *map(int, out)}
 
 
+@pytest.mark.slow  # a real XMPP server
 def test_the_runs_server_takes_no_registration_so_nobody_squats(no_leftovers):
     with EmbeddedServer(accounts={"ops": "the-runs-pw", "guard.abc": "agent-pw"}) as server:
         address = (ADDRESS, server.port)
@@ -46,8 +45,34 @@ def test_the_runs_server_takes_no_registration_so_nobody_squats(no_leftovers):
         Client("ops@localhost", "the-runs-pw", address, register=False).close()  # the run's own account works
 
 
+def test_sender_jids_are_parsed_not_cut():
+    from opstwin.agents.xmpp.wrapper import Roster, bare
+
+    roster = Roster({"coordinator": "coordinator.ab@localhost"}, "clock.ab@localhost", "ops@localhost")
+    assert bare("coordinator.ab@localhost/res-1") == "coordinator.ab@localhost"
+    for forged in ("coordinator.ab@@localhost", "@localhost/coordinator.ab@localhost", "localhost", ""):
+        assert not roster.knows(bare(forged)), forged
+    with pytest.raises(ValueError):
+        Roster({"x": "not a jid@"}, "clock.ab@localhost")
+
+
+@pytest.mark.slow  # a real XMPP server
+def test_a_crafted_username_cannot_log_in_to_the_runs_server(no_leftovers):
+    """pyjabber stamps `bob@localhost/x` as `bob@localhost/x@localhost/<res>`, which parses as bob's JID:
+    on the run's server such a name can neither be registered nor log in."""
+    sim, team, transport = make_transport(load(SCENARIO))
+    try:
+        coordinator = transport.roster.jids["coordinator"]
+        with pytest.raises(LoginRefused):
+            Client("mallory@localhost", "pw", transport.address, username=f"{coordinator}/x", timeout=8)
+    finally:
+        transport.close()
+        sim.log.close()
+
+
+@pytest.mark.slow  # a real XMPP server
 def test_a_crafted_username_cannot_log_in_even_where_registration_is_on(no_leftovers):
-    """pyjabber stamps `bob@localhost/x` as `bob@localhost/x@localhost/<res>`, which parses as bob's JID."""
+    """The same on a server that takes registrations (`opstwin xmpp`): the login is refused."""
     with EmbeddedServer(registration=True) as server:
         with pytest.raises(LoginRefused):
             Client("mallory@localhost", "pw", (ADDRESS, server.port), username="bob.abc@localhost/x", timeout=8)
@@ -55,6 +80,7 @@ def test_a_crafted_username_cannot_log_in_even_where_registration_is_on(no_lefto
         EmbeddedServer(accounts={"bob@localhost/x": "pw"}).start()
 
 
+@pytest.mark.slow  # a real XMPP server
 def test_the_embedded_server_serves_no_http_admin_page(no_leftovers):
     with EmbeddedServer() as server:
         time.sleep(1.0)  # the admin page used to come up just after the client port
@@ -89,6 +115,7 @@ def make_transport(scenario, **kw):
     return sim, team, SpadeTransport(team.agents, scenario.agents, scenario.topology, scenario.tick, sim.seed, **kw)
 
 
+@pytest.mark.slow  # a real XMPP server
 def test_the_run_provisions_the_human_and_says_the_password_once(no_leftovers):
     said: list[str] = []
     sim, team, transport = make_transport(scenario_with_human(), say=said.append)
@@ -103,12 +130,28 @@ def test_the_run_provisions_the_human_and_says_the_password_once(no_leftovers):
         sim.log.close()
 
 
-def test_a_roster_member_cannot_make_control_act_without_the_guards_approval(no_leftovers):
+@pytest.fixture
+def server_address(request):
+    """None: the run's own embedded server; else the address of a throwaway Prosody."""
+    if request.param == "embedded":
+        yield None
+        return
+    from prosody import ProsodyServer, available
+
+    if not available():
+        pytest.skip("prosody is not installed")
+    with ProsodyServer() as server:
+        yield server.address
+
+
+@pytest.mark.slow  # a real XMPP server
+@pytest.mark.parametrize("server_address", ["embedded", "prosody"], indirect=True)
+def test_a_roster_member_cannot_make_control_act_without_the_guards_approval(server_address, no_leftovers):
     """A compromised specialist (its own valid login) asks control directly: refused and logged."""
     from opstwin.agents.messages import ActionRequest, make
 
     scenario = load(SCENARIO)
-    sim, team, transport = make_transport(scenario)
+    sim, team, transport = make_transport(scenario, xmpp=server_address)
     client = None
     try:
         client = Client(transport.roster.jids["compute"], transport.passwords["compute"], transport.address,
@@ -133,6 +176,7 @@ def test_a_roster_member_cannot_make_control_act_without_the_guards_approval(no_
         sim.log.close()
 
 
+@pytest.mark.slow  # a real XMPP server
 def test_on_prosody_a_squatted_human_stops_the_run_before_it_starts(no_leftovers):
     from prosody import ProsodyServer, available
 
@@ -141,6 +185,8 @@ def test_on_prosody_a_squatted_human_stops_the_run_before_it_starts(no_leftovers
     from opstwin.engine.runner import run
 
     with ProsodyServer() as server:
+        with pytest.raises(LoginRefused):  # Prosody refuses a crafted username by itself (nodeprep)
+            Client("mallory@localhost", "pw", (server.host, server.port), username="bob@localhost/x", timeout=8)
         squatter = Client("ops@localhost", "squatter-pw", (server.host, server.port))  # registers first
         try:
             with pytest.raises(XmppError, match="already exists"):
@@ -149,6 +195,7 @@ def test_on_prosody_a_squatted_human_stops_the_run_before_it_starts(no_leftovers
             squatter.close()
 
 
+@pytest.mark.slow  # a real XMPP server
 def test_on_prosody_the_run_registers_the_human_and_the_squatter_is_refused(no_leftovers):
     from prosody import ProsodyServer, available
 

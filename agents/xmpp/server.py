@@ -233,9 +233,13 @@ class EmbeddedServer:
         reader.join(self.start_timeout)
         if not line or not line[0].startswith("ready "):
             err = ""
+            try:
+                self.proc.wait(3 if line else 0.1)  # stdout closed: the child is exiting, with its reason on stderr
+            except subprocess.TimeoutExpired:
+                pass
             if self.proc.poll() is not None:
                 tail = (self.proc.stderr.read() or "").strip().splitlines()
-                err = tail[-1] if tail else ""
+                err = tail[-1].removeprefix("error ") if tail else ""
             self.stop()
             raise XmppError(f"the embedded XMPP server did not start{': ' + err if err else ''}")
         self.port = int(line[0].split()[1])
@@ -335,7 +339,9 @@ def run_foreground(port: int = 5222, public: bool = False, verbose: bool = False
 
     Runs join it with ``--xmpp`` and register their own fresh accounts, so in-band registration is
     on here (and only here): keep it on loopback or a network you trust."""
-    workdir = Path(tempfile.mkdtemp(prefix="opstwin-xmpp-"))
+    from opstwin.agents.xmpp.files import private_dir
+
+    workdir = private_dir("opstwin-xmpp")
 
     def ready(bound: int) -> None:
         where = "all interfaces of this machine" if public else "127.0.0.1"

@@ -207,6 +207,8 @@ class SpadeTransport:
         domain = domain_for(host)
         token = secrets.token_hex(8)
         human = self.spec.guard.approval.human
+        if human and not bare(human):
+            raise XmppError(f"agents.guard.approval.human: {human!r} is not a JID (name@domain)")
         jids = {n: f"{n}.{token}@{domain}" for n in self.logic}
         self.roster = Roster(jids, f"clock.{token}@{domain}", human)
         self.passwords = {n: secrets.token_urlsafe(16) for n in [*self.logic, "clock"]}
