@@ -43,7 +43,6 @@ import os
 import secrets
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -56,7 +55,8 @@ from opstwin.agents.team import TWIN_SIDE
 from opstwin.agents.xmpp.files import clean_stale, note_owned, private_dir, write_private
 from opstwin.agents.xmpp.worker import join_data
 from opstwin.agents.xmpp.server import EmbeddedServer, XmppError, kill_group
-from opstwin.agents.xmpp.wrapper import LogicHost, Roster, XmppAgent, bare, dumps, spade_message, start_agent
+from opstwin.agents.xmpp.wrapper import (LogicHost, Roster, XmppAgent, bare, dumps, parts, spade_message,
+                                         start_agent)
 from opstwin.twin.spec import TopologySpec
 
 log = logging.getLogger("opstwin.xmpp")
@@ -219,15 +219,15 @@ class SpadeTransport:
         if self.xmpp:
             check_reachable(host, port)
         else:
-            accounts = {bare(j).split("@", 1)[0]: self.passwords[n] for n, j in {**jids, "clock": self.roster.clock}.items()}
-            if human and bare(human).split("@", 1)[1] == domain:
-                accounts[bare(human).split("@", 1)[0]] = self.human_password
+            accounts = {parts(j)[0]: self.passwords[n] for n, j in {**jids, "clock": self.roster.clock}.items()}
+            if human and parts(human)[1] == domain:
+                accounts[parts(human)[0]] = self.human_password
             self.server = EmbeddedServer(accounts=accounts).start()
             host, port = self.server.host, self.server.port
         self.address = (host, port)
-        if human and self.xmpp and human_new:
+        if human and self.xmpp and human_new and parts(human)[1] == domain:  # a human elsewhere: their server's business
             self._register_human(human)
-        if human and human_new and (self.xmpp or bare(human).split("@", 1)[1] == domain):
+        if human and human_new and (self.xmpp or parts(human)[1] == domain):
             self.say(f"human operator {bare(human)} on the XMPP server {host}:{port}: password {self.human_password} "
                      "(shown once)")
         self._write_joins()

@@ -54,6 +54,15 @@ def bare(jid: Any) -> str:
     return parsed.bare if parsed.user else ""
 
 
+def parts(jid: Any) -> tuple[str, str]:
+    """(localpart, domain) of a valid JID, parsed; ("", "") otherwise."""
+    try:
+        parsed = JID(str(jid))
+    except InvalidJID:
+        return "", ""
+    return parsed.user, parsed.domain
+
+
 def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=_plain)
 
