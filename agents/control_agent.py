@@ -5,12 +5,18 @@ by message. A request is answered at once with `agree` (running, with its action
 refusal; the result follows as `inform-done` / `failure` in round 0 of the first tick after the
 action finished in sim time. Requests to undo run at once. It holds only the control plane's
 :class:`twin.control.ActionPort`: no twin, no listeners.
+
+It runs only what the guard approved: every request must carry the guard's grant for exactly that
+action (:mod:`agents.approvals`); one without is refused (a ``failure`` reply and a
+``request_refused`` event). The only exception is a standing baseline team (``trusted``), which
+has no guard: there ``control`` takes requests from that baseline agent, and from no one else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from opstwin.agents.approvals import META, Grants
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import ActionRequest, ActionResult, Message
 from opstwin.twin.control import ActionError, ActionPort, TicketView
@@ -19,9 +25,13 @@ from opstwin.twin.control import ActionError, ActionPort, TicketView
 class ControlAgent(Agent):
     role = "control"
 
-    def __init__(self, name: str, seed: int, port: ActionPort) -> None:
+    def __init__(self, name: str, seed: int, port: ActionPort, grants: Grants | None = None,
+                 trusted: tuple[str, ...] = ()) -> None:
         super().__init__(name, seed)
         self.port = port
+        self.grants = grants if grants is not None else Grants()
+        self.trusted = frozenset(trusted)  # agents whose requests need no grant (a baseline team's one agent)
+        self.refused = 0
         self._finished: list[tuple[TicketView, str, str]] = []  # (ticket, requester, task)
 
     def has_pending(self) -> bool:
@@ -40,6 +50,15 @@ class ControlAgent(Agent):
 
     def _request(self, ctx: Context, m: Message, req: ActionRequest) -> None:
         reply = dict(task=req.task, action=req.action, target=req.target)
+        if m.sender not in self.trusted and not self.grants.redeem(m.meta.get(META), req.task, req.action,
+                                                                   req.target, req.undo_of):
+            self.refused += 1
+            reason = "no valid approval from the guard"
+            ctx.log("request_refused", task=req.task, action=req.action, target=req.target, requester=m.sender,
+                    reason=reason)
+            ctx.send("failure", "action_result", m.sender,
+                     ActionResult(**reply, action_id="", status="refused", reason=reason), m.conversation)
+            return
         if req.undo_of:
             ok = self.port.undo(req.undo_of, requester=m.sender)
             ctx.send("inform-done" if ok else "failure", "action_result", m.sender,

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from opstwin.agents.approvals import META, Grants
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import ActionRequest, ActionResult, Approval, IncidentUpdate, Message, Sli, SliQuery
 from opstwin.agents.spec import GuardSpec
@@ -112,8 +113,10 @@ class Guard(Agent):
     role = "guard"
 
     def __init__(self, name: str, seed: int, spec: GuardSpec, tick_seconds: float, topo: Topology,
-                 monitors: list[str], coordinator: str = "coordinator", control: str = "control") -> None:
+                 monitors: list[str], coordinator: str = "coordinator", control: str = "control",
+                 grants: Grants | None = None) -> None:
         super().__init__(name, seed)
+        self.grants = grants if grants is not None else Grants()  # shared with control: see agents.approvals
         self.spec, self.topo, self.monitors = spec, topo, sorted(monitors)
         self.settle_ticks = max(1, math.ceil(spec.settle / tick_seconds))
         self.coordinator, self.control = coordinator, control
@@ -214,10 +217,27 @@ class Guard(Agent):
         if measure.reply is not None:  # before the action: note it, then answer the approval
             if w is not None:
                 w.before, w.before_own, w.before_deps = measure.sli, measure.own_sli, measure.deps_sli
-            ctx.send("inform", "approval", measure.reply.sender, measure.approval.model_copy(update={"sli": measure.sli}),
-                     measure.reply.conversation)
+            a = measure.approval
+            reply = ctx.send("inform", "approval", measure.reply.sender, a.model_copy(update={"sli": measure.sli}),
+                             measure.reply.conversation)
+            reply.meta[META] = self.grants.issue(a.task, a.action, a.target)
         elif w is not None:
             self._check(ctx, w, measure)
+
+    def agent_lost(self, ctx: Context, name: str) -> None:
+        """`name` stopped answering (a transport says so). If it is a monitor, ask it nothing more and
+        finish the measurements that waited only for it, from the answers already in."""
+        if name not in self.monitors:
+            return
+        self.monitors.remove(name)
+        for conversation in sorted(self.measures):
+            measure = self.measures[conversation]
+            if name in measure.answered:
+                continue
+            measure.waiting -= 1
+            if len(measure.answered) >= measure.waiting:
+                del self.measures[conversation]
+                self._measured(ctx, measure)
 
     def _check(self, ctx: Context, w: Watch, m: Measure) -> None:
         after, after_own = m.sli, m.own_sli
@@ -229,8 +249,9 @@ class Guard(Agent):
             self.undos += 1
             ctx.log("tnr_violation", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
                     before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))
-            ctx.send("request", "action", self.control,
-                     ActionRequest(task=w.task, action=w.action, target=w.target, undo_of=w.action_id))
+            req = ctx.send("request", "action", self.control,
+                           ActionRequest(task=w.task, action=w.action, target=w.target, undo_of=w.action_id))
+            req.meta[META] = self.grants.issue(w.task, w.action, w.target, w.action_id)
         else:
             ctx.log("tnr_ok", task=w.task, action=w.action, target=w.target, before=before, after=after,
                     own_before=before_own, own_after=after_own, scope=len(w.scope))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opstwin.agents.approvals import META
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
 from opstwin.agents.policies import BidderState, BiddingPolicy, action_seconds
@@ -46,7 +47,7 @@ class Specialist(Agent):
             elif m.performative == "reject-proposal":
                 self.offers.pop(m.body["task"], None)
             elif m.kind == "approval":
-                self._on_approval(ctx, m.parsed())
+                self._on_approval(ctx, m.parsed(), m.meta.get(META))
             elif m.kind == "action_result":
                 self._on_result(ctx, m.parsed())
         if self.current is None and self.queue:
@@ -66,13 +67,15 @@ class Specialist(Agent):
         self.current = task
         ctx.send("request", "approval", self.guard, Approval(task=task.task, action=task.action, target=task.target))
 
-    def _on_approval(self, ctx: Context, a: Approval) -> None:
+    def _on_approval(self, ctx: Context, a: Approval, grant: str | None = None) -> None:
         task = self.current
         if task is None or task.task != a.task:
             return
-        if a.decision == "approve":
-            ctx.send("request", "action", self.control,
-                     ActionRequest(task=task.task, action=task.action, target=task.target, params=task.params))
+        if a.decision == "approve":  # the guard's grant goes with the request: control checks it
+            req = ctx.send("request", "action", self.control,
+                           ActionRequest(task=task.task, action=task.action, target=task.target, params=task.params))
+            if grant:
+                req.meta[META] = grant
         else:
             self._finish(ctx, ActionResult(task=task.task, action_id="", action=task.action, target=task.target,
                                            status="refused", reason=f"approval: {a.decision}"))

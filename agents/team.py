@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from opstwin.agents.approvals import Grants
 from opstwin.agents.base import Agent
 from opstwin.agents.baselines import BASELINES
 from opstwin.agents.control_agent import ControlAgent
@@ -53,9 +54,9 @@ def monitor_names(spec: AgentsSpec, topo: Topology) -> list[str]:
     return [f"monitor-{k}" for k in range(min(spec.monitor.shards, topo.n_services))]
 
 
-def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> list[Agent]:
+def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float, grants: Grants | None = None) -> list[Agent]:
     """The agents that need no telemetry feed: diagnoser, coordinator, guard, specialists (or a standing
-    baseline)."""
+    baseline). `grants` holds the key the guard shares with ``control`` (:mod:`agents.approvals`)."""
     if spec.baseline:
         return [BASELINES[spec.baseline](spec.baseline, seed, topo, tick)]
     specialists = [
@@ -66,7 +67,7 @@ def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float) -> l
         Diagnoser("diagnoser", seed, make_reasoner(spec, topo), tick, spec.diagnoser.gather),
         Coordinator("coordinator", seed, skills, tick, spec.coordinator.verify, spec.guard.max_attempts,
                     human=spec.guard.approval.human),
-        Guard("guard", seed, spec.guard, tick, topo, monitor_names(spec, topo)),
+        Guard("guard", seed, spec.guard, tick, topo, monitor_names(spec, topo), grants=grants),
         *specialists,
     ]
 
@@ -83,8 +84,9 @@ def build_team(spec: AgentsSpec, topo: Topology, slo: np.ndarray, tick: float, p
                 spec.warmup, diagnoser=spec.baseline or "diagnoser")
         for k, name in enumerate(names)
     ]
-    endpoint = ControlAgent("control", seed, port)
-    agents = [*monitors, endpoint, *remote_agents(spec, topo, seed, tick)]
+    grants = Grants()  # the guard's and control's shared key: control runs only what the guard approved
+    endpoint = ControlAgent("control", seed, port, grants, trusted=(spec.baseline,) if spec.baseline else ())
+    agents = [*monitors, endpoint, *remote_agents(spec, topo, seed, tick, grants)]
     names = [a.name for a in agents]
     if len(set(names)) != len(names):
         raise ValueError(f"agent names must be unique: {sorted(names)}")

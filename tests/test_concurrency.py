@@ -10,7 +10,6 @@ import copy
 import json
 
 import math
-from typing import Any
 
 from opstwin.agents.base import Context
 from opstwin.agents.coordinator import MAX_RETRIES, Coordinator

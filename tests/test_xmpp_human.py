@@ -23,7 +23,7 @@ HUMAN = "ops@localhost"
 def embedded():
     from opstwin.agents.xmpp.server import EmbeddedServer
 
-    server = EmbeddedServer().start()
+    server = EmbeddedServer(registration=True).start()  # as `opstwin xmpp`: runs join it with --xmpp
     yield server
     server.stop()
 
@@ -38,9 +38,10 @@ def scenario_with_human():
 class Operator(threading.Thread):
     """Logs in as the human and answers every approval request with `deny <task>`."""
 
-    def __init__(self, address):
+    def __init__(self, address, password: str = "operator-pw"):
         super().__init__(daemon=True)
         self.address, self.seen, self.ready, self.loop = address, [], threading.Event(), None
+        self.password = password
 
     def run(self):
         import ssl
@@ -49,7 +50,7 @@ class Operator(threading.Thread):
 
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        xmpp = self.xmpp = slixmpp.ClientXMPP(HUMAN, "operator-pw")
+        xmpp = self.xmpp = slixmpp.ClientXMPP(HUMAN, self.password)
         xmpp.enable_direct_tls = False
         xmpp.ssl_context.check_hostname = False
         xmpp.ssl_context.verify_mode = ssl.CERT_NONE
@@ -58,7 +59,7 @@ class Operator(threading.Thread):
         async def register(_):
             iq = xmpp.Iq()
             iq["type"] = "set"
-            iq["register"]["username"], iq["register"]["password"] = "ops", "operator-pw"
+            iq["register"]["username"], iq["register"]["password"] = "ops", self.password
             try:
                 await iq.send()
             except Exception:  # noqa: BLE001 - already registered
@@ -91,20 +92,33 @@ class Operator(threading.Thread):
 def test_unattended_run_with_a_human_named_keeps_the_default(embedded):
     scenario = scenario_with_human()
     a = run(scenario, seed=2, agents=True, transport="inproc")
-    b = run(scenario, seed=2, agents=True, transport="spade", processes=2, xmpp=f"127.0.0.1:{embedded.port}")
+    b = run(scenario, seed=2, agents=True, transport="spade", processes=2, xmpp=f"127.0.0.1:{embedded.port}",
+            transport_options={"human_password": "given-by-the-user"})  # an account the user holds
     assert a["log_sha256"] == b["log_sha256"]
 
 
-def test_human_denies_over_xmpp(embedded, tmp_path):
+def test_human_denies_over_xmpp(tmp_path):
+    """On the run's own server: the run makes the human's account and prints its password once; the
+    operator logs in with it once the run is up, and decides."""
     before = set(children())
-    human = Operator(("127.0.0.1", embedded.port))
-    human.start()
-    try:
+    said: list[str] = []
+    humans: list[Operator] = []
+
+    def operator(sim):
+        transport = sim.clock.transport
+        assert sum(transport.human_password in line for line in said) == 1
+        human = Operator(transport.address, transport.human_password)
+        humans.append(human)
+        human.start()
         assert human.ready.wait(15)
+
+    try:
         run(scenario_with_human(), seed=2, agents=True, transport="spade", processes=2, out=tmp_path,
-            xmpp=f"127.0.0.1:{embedded.port}", transport_options={"human_wait": 20.0})
+            on_start=operator, transport_options={"human_wait": 20.0, "say": said.append})
     finally:
-        human.stop()
+        for human in humans:
+            human.stop()
+    human = humans[0]
     events = [json.loads(x) for x in (tmp_path / "incidents.jsonl").read_text().splitlines()]
     approvals = [e for e in events if e["kind"] == "approval"]
     assert approvals and all(e["by"] == "human" and e["decision"] == "deny" for e in approvals)

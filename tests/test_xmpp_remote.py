@@ -27,7 +27,7 @@ def test_specialists_hosted_by_opstwin_agents(tmp_path):
     inproc = run(load(SCENARIO), seed=2, agents=True, transport="inproc")["log_sha256"]
     join = tmp_path / "join.json"
     procs = []
-    with EmbeddedServer() as server:
+    with EmbeddedServer(registration=True) as server:  # as `opstwin xmpp`
         address = f"127.0.0.1:{server.port}"
         try:
             main = subprocess.Popen([OPSTWIN, "run", str(SCENARIO), "--seed", "2", "--xmpp", address, "--remote",
@@ -46,6 +46,7 @@ def test_specialists_hosted_by_opstwin_agents(tmp_path):
             procs.append(agents)
             assert main.wait(240) == 0, main.stderr.read()
             assert agents.wait(30) == 0, agents.stderr.read()
+            assert not join.exists()  # the run removes its join file when it ends
         finally:
             for p in procs:
                 if p.poll() is None:

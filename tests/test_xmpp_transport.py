@@ -28,7 +28,7 @@ OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 def embedded():
     from opstwin.agents.xmpp.server import EmbeddedServer
 
-    server = EmbeddedServer().start()
+    server = EmbeddedServer(registration=True).start()  # as `opstwin xmpp`: runs join it with --xmpp
     yield server
     server.stop()
 

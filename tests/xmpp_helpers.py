@@ -27,15 +27,44 @@ def children() -> list[int]:
     return out
 
 
+class LoginRefused(Exception):
+    """The server gave this client no session (bad credentials, no such account)."""
+
+
+def listening_ports(pids: set[int]) -> list[tuple[str, int]]:
+    """(hex address, port) of the TCP sockets the processes `pids` listen on."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:
+                addr, port = f[1].split(":")
+                out.append((addr, int(port, 16)))
+    return out
+
+
 class Client:
     """A plain slixmpp client (not SPADE) on its own event loop: registers, logs in, sends, receives."""
 
-    def __init__(self, jid: str, password: str, address: tuple[str, int]) -> None:
+    def __init__(self, jid: str, password: str, address: tuple[str, int], *, username: str | None = None,
+                 register: bool = True, timeout: float = 15.0) -> None:
         import slixmpp
 
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.xmpp = slixmpp.ClientXMPP(jid, password)
+        self.username = username or self.xmpp.boundjid.user  # an attacker may log in under a crafted name
+        if username:
+            self.xmpp.credentials["username"] = username
         self.xmpp.enable_direct_tls = False
         import ssl
 
@@ -45,16 +74,28 @@ class Client:
         self.xmpp.register_plugin("xep_0077")
         self.received: list[str] = []
         self.ready = asyncio.Event()
-        self.xmpp.add_event_handler("register", self._register)
+        self.failed = asyncio.Event()
+        if register:
+            self.xmpp.add_event_handler("register", self._register)
         self.xmpp.add_event_handler("session_start", self._session)
+        self.xmpp.add_event_handler("failed_auth", lambda _: self.failed.set())
         self.xmpp.add_event_handler("message", lambda m: self.received.append(str(m["body"])))
         self.xmpp.connect(host=address[0], port=address[1])
-        self.run(asyncio.wait_for(self.ready.wait(), 15))
+        self.run(self._wait(timeout))
+        if not self.ready.is_set():
+            self.close()
+            raise LoginRefused(f"{self.username}: no session")
+
+    async def _wait(self, timeout: float) -> None:
+        waits = [asyncio.ensure_future(self.ready.wait()), asyncio.ensure_future(self.failed.wait())]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
 
     async def _register(self, _):
         iq = self.xmpp.Iq()
         iq["type"] = "set"
-        iq["register"]["username"] = self.xmpp.boundjid.user
+        iq["register"]["username"] = self.username
         iq["register"]["password"] = self.xmpp.password
         try:
             await iq.send()

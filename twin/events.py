@@ -55,7 +55,10 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
               ("type", "perf", "from", "to", "conv", "tick", "round", "seq", "body"),
               doc="A message to an agent that is not on the team."),
     EventKind("agent_lost", "XMPP transport", ("agent", "tick", "round"), ("reason",),
-              doc="An agent missed its round deadline (crashed process); the team carries on."),
+              doc="An agent's process exited or it missed its round deadline. The team carries on without a "
+                  "specialist or monitor; without any other agent the run ends here (run_aborted)."),
+    EventKind("request_refused", "control", (*_AGENT, "task", "action", "target", "requester", "reason"),
+              doc="An action request without a valid approval from the guard: not run."),
     EventKind("incident_opened", "diagnoser", (*_AGENT, "incident", "root", "covers")),
     EventKind("incident_resolved", "diagnoser", (*_AGENT, "incident", "root")),
     EventKind("incident_recurred", "diagnoser", (*_AGENT, "incident", "root"),

@@ -10,7 +10,13 @@ Workarounds for pyjabber's bugs, applied in :func:`patch_pyjabber`:
 
 - it binds the machine's network address besides loopback: ``setup_query_local_ip`` is
   replaced so it does not (``opstwin xmpp --public`` keeps it);
-- its admin page is fixed on port 9090: it moves to a free port;
+- it always serves an HTTP admin page (on port 9090) that can list and add users: it is off;
+- it accepts in-band registration of any username, so anyone could take an agent's or the human
+  operator's account, or register a crafted name such as ``bob@localhost/x`` that its stamping
+  renders as a JID of ``bob``: registration is off (``opstwin xmpp`` turns it on for runs that join
+  with ``--xmpp``), the run creates its own accounts before anyone can log in
+  (:class:`EmbeddedServer` ``accounts``), and a login whose username is not a valid JID localpart
+  is refused;
 - the in-memory database can be wiped by a quick start/stop: a file database in a private
   temp folder, purged at start, is used instead;
 - ``agent.start()`` hangs now and then because a stream restart after TLS/SASL is parsed
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -42,28 +49,69 @@ class XmppError(RuntimeError):
     """The XMPP server is unreachable, refused a login, or did not start."""
 
 
-def patch_pyjabber(public: bool = False) -> None:
+def valid_localpart(user: str, domain: str = "localhost") -> bool:
+    """True if `user` is a JID localpart as it stands (parsed, never string surgery)."""
+    from slixmpp.jid import JID, InvalidJID
+
+    try:
+        jid = JID(f"{user}@{domain}")
+    except InvalidJID:
+        return False
+    return jid.user == user and jid.domain == domain and not jid.resource
+
+
+def patch_pyjabber(public: bool = False, registration: bool = False) -> None:
     """Apply the workarounds listed in the module docstring (call before building a Server)."""
+    import base64
+
     import pyjabber.server as pserver
-    from aiohttp import web
-    from pyjabber import http_server
+    from pyjabber import AppConfig, http_server
+    from pyjabber.features.SASL.SASL import SASL
     from pyjabber.network.parsers.XMLParser import XMLParser
+    from pyjabber.stanzas.error import StanzaError
+    from pyjabber.stream.negotiators.StreamNegotiator import StreamNegotiator
+    from pyjabber.utils.Exceptions import BadRequestException
 
     if not public:
         pserver.setup_query_local_ip = lambda: None
 
-    async def start(self):  # the admin page, on a free loopback port instead of 9090
-        runner = web.AppRunner(self._mainApp)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+    async def no_admin_page(self):  # the HTTP admin page (users, passwords) stays off
         try:
-            await site.start()
-            while True:
-                await asyncio.sleep(3600)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
-            await runner.cleanup()
+            pass
 
-    http_server.HttpServer.start = start
+    http_server.HttpServer.start = no_admin_page
+
+    if not registration:
+        negotiator_init = StreamNegotiator.__init__
+
+        def no_ibr_feature(self, *args, **kw):
+            negotiator_init(self, *args, **kw)
+            self._ibr_feature = False
+
+        StreamNegotiator.__init__ = no_ibr_feature
+
+        async def no_registration(self, element):
+            raise BadRequestException()  # a bad-request error, and the connection is closed
+
+        SASL.handle_iq = no_registration  # instances map "iq" to it in __init__
+
+    handle_auth = SASL.handle_auth
+
+    async def checked_auth(self, element):
+        if element.attrib.get("mechanism") != "EXTERNAL":
+            try:
+                user = base64.b64decode(element.text or "").split(b"\x00")[1].decode()
+            except (ValueError, IndexError, UnicodeDecodeError):
+                user = ""
+            if not valid_localpart(user, AppConfig.app_config.host):
+                self._transport.write(StanzaError.not_authorized_sasl())
+                self._connection_manager.close(self._peer)
+                return None
+        return await handle_auth(self, element)
+
+    SASL.handle_auth = checked_auth
 
     original = XMLParser.startElementNS
 
@@ -86,16 +134,43 @@ def patch_pyjabber(public: bool = False) -> None:
     XMLParser.reset_stack = lambda self: None
 
 
+SCRAM_ITERATIONS = 4096  # pyjabber's own registrations use 100,000; the database is private and per run
+
+
+def scram_hash(password: str) -> str:
+    """A password as pyjabber stores it: ``sha256$iterations$salt_hex$hash_hex``."""
+    import hashlib
+
+    salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
+    return f"sha256${SCRAM_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+async def create_accounts(accounts: dict[str, str]) -> None:
+    """Insert accounts (username -> password) into the running server's database."""
+    from pyjabber.db.database import DB
+    from pyjabber.db.model import Model
+    from sqlalchemy import insert
+
+    for user in accounts:
+        if not valid_localpart(user):
+            raise XmppError(f"not a valid XMPP username: {user!r}")
+    async with await DB.connection_async() as con:
+        async with con.begin():
+            for user, password in sorted(accounts.items()):
+                await con.execute(insert(Model.Credentials).values({"jid": user, "hash_pwd": scram_hash(password)}))
+
+
 async def serve(port: int, workdir: Path, public: bool = False, verbose: bool = False,
-                on_ready=None) -> None:
-    """Run the server until cancelled; `on_ready(port)` is called once it listens."""
+                on_ready=None, registration: bool = False, accounts: dict[str, str] | None = None) -> None:
+    """Run the server until cancelled; `accounts` are created before `on_ready(port)` is called."""
     tempfile.tempdir = str(workdir)  # pyjabber's upload folders land here
     from loguru import logger
 
     logger.remove()
     if verbose:
         logger.add(sys.stderr, level=os.environ.get("OPSTWIN_XMPP_LOGLEVEL", "INFO"))
-    patch_pyjabber(public)
+    patch_pyjabber(public, registration)
     from pyjabber.plugins.xep_0363 import upload_server
 
     upload_server.TEMP_DIR = tempfile.mkdtemp(prefix="pyjabber_xep0363_", dir=workdir)
@@ -113,15 +188,24 @@ async def serve(port: int, workdir: Path, public: bool = False, verbose: bool = 
         waiter.cancel()
         raise XmppError("the embedded XMPP server stopped at start")
     bound = server._client_listener.sockets[0].getsockname()[1]
+    if accounts:
+        await create_accounts(accounts)
     if on_ready:
         on_ready(bound)
     await task
 
 
 class EmbeddedServer:
-    """pyjabber in a child process on 127.0.0.1 and a free port; a context manager."""
+    """pyjabber in a child process on 127.0.0.1 and a free port; a context manager.
 
-    def __init__(self, port: int = 0, start_timeout: float = 30.0) -> None:
+    `accounts` (username -> password) exist before it reports ready; with `registration` off (the
+    default) nobody else can create one. They reach the child in a 0600 file in its private folder,
+    which the child deletes once read."""
+
+    def __init__(self, port: int = 0, start_timeout: float = 30.0, accounts: dict[str, str] | None = None,
+                 registration: bool = False) -> None:
+        self.accounts = dict(accounts or {})
+        self.registration = registration
         self.requested_port = port
         self.start_timeout = start_timeout
         self.host = "127.0.0.1"
@@ -131,9 +215,16 @@ class EmbeddedServer:
         self.workdir: Path | None = None
 
     def start(self) -> EmbeddedServer:
-        self.workdir = Path(tempfile.mkdtemp(prefix="opstwin-xmpp-"))
+        from opstwin.agents.xmpp.files import private_dir, write_private
+
+        self.workdir = private_dir("opstwin-xmpp")
         cmd = [sys.executable, "-m", "opstwin.agents.xmpp.server", "--child", "--port", str(self.requested_port),
                "--dir", str(self.workdir)]
+        if self.accounts:
+            write_private(self.workdir / "accounts.json", json.dumps(self.accounts))
+            cmd += ["--accounts", str(self.workdir / "accounts.json")]
+        if self.registration:
+            cmd.append("--registration")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True, text=True)
         line: list[str] = []
@@ -142,6 +233,13 @@ class EmbeddedServer:
         reader.join(self.start_timeout)
         if not line or not line[0].startswith("ready "):
             err = ""
+            try:
+                self.proc.wait(3 if line else 0.1)  # stdout closed: the child is exiting, with its reason on stderr
+            except subprocess.TimeoutExpired:
+                pass
+            if self.proc.poll() is not None:
+                tail = (self.proc.stderr.read() or "").strip().splitlines()
+                err = tail[-1].removeprefix("error ") if tail else ""
             self.stop()
             raise XmppError(f"the embedded XMPP server did not start{': ' + err if err else ''}")
         self.port = int(line[0].split()[1])
@@ -214,7 +312,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--child", action="store_true", help="print 'ready PORT' and exit when stdin closes")
     ap.add_argument("--public", action="store_true")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--registration", action="store_true", help="allow in-band registration")
+    ap.add_argument("--accounts", type=Path, help="a JSON file {username: password}, deleted once read")
     args = ap.parse_args(argv)
+    accounts = None
+    if args.accounts:
+        accounts = json.loads(args.accounts.read_text())
+        args.accounts.unlink()
 
     def ready(port: int) -> None:
         print(f"ready {port}", flush=True)
@@ -222,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         threading.Thread(target=watch_parent, daemon=True).start()
     try:
-        asyncio.run(serve(args.port, args.dir, args.public, args.verbose, ready))
+        asyncio.run(serve(args.port, args.dir, args.public, args.verbose, ready, args.registration, accounts))
     except (KeyboardInterrupt, SystemExit):
         pass
     except XmppError as exc:
@@ -231,15 +335,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_foreground(port: int = 5222, public: bool = False, verbose: bool = False, say=print) -> None:
-    """``opstwin xmpp``: the embedded server until Ctrl-C, in a temp folder removed at exit."""
-    workdir = Path(tempfile.mkdtemp(prefix="opstwin-xmpp-"))
+    """``opstwin xmpp``: the embedded server until Ctrl-C, in a temp folder removed at exit.
+
+    Runs join it with ``--xmpp`` and register their own fresh accounts, so in-band registration is
+    on here (and only here): keep it on loopback or a network you trust."""
+    from opstwin.agents.xmpp.files import private_dir
+
+    workdir = private_dir("opstwin-xmpp")
 
     def ready(bound: int) -> None:
         where = "all interfaces of this machine" if public else "127.0.0.1"
         say(f"XMPP server for domain 'localhost' on {where}, port {bound} (in-band registration on); Ctrl-C stops it")
 
     try:
-        asyncio.run(serve(port, workdir, public, verbose, ready))
+        asyncio.run(serve(port, workdir, public, verbose, ready, registration=True))
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:

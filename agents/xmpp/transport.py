@@ -14,13 +14,24 @@ and ``control``; with N=2 the other agents share process 1; with N>=3 process 1 
 diagnoser, coordinator and guard, and the specialists go round-robin (sorted by name) over
 processes 2..N-1.
 
-Dead agents: a round done that does not come within ``round_timeout`` wall seconds marks the
-agent lost (an ``agent_lost`` event in the incident log), the coordinator is told (its
-``specialist_lost`` re-auctions the work) and the run goes on without it. Wall time is used
-for nothing else.
+Lost agents: an agent whose agents process has exited, or whose round done does not come within
+``round_timeout`` wall seconds, is lost (an ``agent_lost`` event in the incident log). A lost
+specialist or monitor is survivable: the coordinator and the guard are told (the coordinator
+re-auctions the work, the guard stops waiting for that monitor's SLI) and the run goes on. A lost
+diagnoser, coordinator, guard or ``control`` (or baseline), or the embedded XMPP server exiting
+while agents live in other processes, is not: the transport sets :attr:`SpadeTransport.fatal`
+and the engine ends the run there with that one-line error; either way ``summary.json`` lists
+``agents_lost`` and the faults left unhandled. Wall time is used for nothing else.
 
-Credentials: a fresh run token in every JID (pyjabber drops messages to JIDs that reconnect)
-and a random password per agent per run, handed to worker processes in a 0600 file.
+Credentials and identity: a fresh run token in every JID (pyjabber drops messages to JIDs that
+reconnect) and a random password per agent per run. On the embedded server the run creates
+every account (agents, clock, and the scenario's human operator, whose password is printed once
+unless given as ``human_password`` / ``OPSTWIN_HUMAN_PASSWORD``) and nobody can register; on an
+external server agents register in-band, and the human's account must be new (it is registered
+with a fresh password) unless its password is given. Each worker process gets a join file (0600)
+with its own agents' passwords only, and the guard's the grant key it shares with ``control``
+(:mod:`agents.approvals`); join files and the run's folder are removed when the run ends, and
+those of a run that was killed are removed when the next one starts.
 """
 
 from __future__ import annotations
@@ -32,7 +43,6 @@ import os
 import secrets
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,13 +52,17 @@ from opstwin.agents.bus import Report
 from opstwin.agents.messages import Message
 from opstwin.agents.spec import AgentsSpec
 from opstwin.agents.team import TWIN_SIDE
+from opstwin.agents.xmpp.files import clean_stale, note_owned, private_dir, write_private
 from opstwin.agents.xmpp.worker import join_data
 from opstwin.agents.xmpp.server import EmbeddedServer, XmppError, kill_group
-from opstwin.agents.xmpp.wrapper import LogicHost, Roster, XmppAgent, dumps, spade_message, start_agent
+from opstwin.agents.xmpp.wrapper import (LogicHost, Roster, XmppAgent, bare, dumps, parts, spade_message,
+                                         start_agent)
 from opstwin.twin.spec import TopologySpec
 
 log = logging.getLogger("opstwin.xmpp")
 CORE = ("diagnoser", "coordinator", "guard")
+SURVIVABLE = ("specialist", "monitor")  # roles the team can lose and carry on (re-auction; fewer SLI answers)
+TOLD = ("coordinator", "guard")  # told of every loss
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -135,6 +149,10 @@ class ClockAgent(XmppAgent):
                 self.done.set()
 
 
+def _exit_text(code: int) -> str:
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
 def to_report(d: dict[str, Any]) -> Report:
     return Report(d["agent"], [Message.from_json(s) for s in d["outbox"]], d["events"], d["wakes"])
 
@@ -145,7 +163,7 @@ class SpadeTransport:
     def __init__(self, agents: list, spec: AgentsSpec, topology: TopologySpec, tick: float, seed: int, *, processes: int = 1, xmpp: str | None = None,
                  round_timeout: float = 30.0, start_timeout: float = 90.0, remote: list[str] | None = None,
                  join_file: Path | None = None, say=None, stats: dict[str, Any] | None = None,
-                 human_wait: float = 0.0) -> None:
+                 human_wait: float = 0.0, human_password: str | None = None) -> None:
         self.logic = {a.name: a for a in agents}
         self.roles = {a.name: a.role for a in agents}
         self.spec, self.topology, self.tick, self.seed = spec, topology, float(tick), seed
@@ -163,8 +181,12 @@ class SpadeTransport:
         self.clock: ClockAgent | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
-        self.tmp = Path(tempfile.mkdtemp(prefix="opstwin-run-"))
-        self.join_file = join_file or self.tmp / "join.json"
+        clean_stale()  # folders and join files of runs that were killed (SIGKILL runs no cleanup)
+        self.tmp = private_dir("opstwin-run")
+        self.join_file = Path(join_file) if join_file else self.tmp / "join.json"
+        self.wrote_join = False
+        self.human_password = human_password or os.environ.get("OPSTWIN_HUMAN_PASSWORD") or None
+        self.fatal: XmppError | None = None  # set when the run lost what it cannot go on without
         self.stats = stats if stats is not None else {}
         self.human_wait = human_wait  # > 0: attended; wall seconds to wait for the human's approve/deny
         self.rounds = 0
@@ -181,20 +203,34 @@ class SpadeTransport:
         for noisy in ("slixmpp", "spade", "SPADE", "spade.Agent"):  # their chatter is ours to report
             if logging.getLogger(noisy).level == logging.NOTSET:
                 logging.getLogger(noisy).setLevel(logging.CRITICAL)
-        if self.xmpp:
-            host, port = parse_address(self.xmpp)
-            check_reachable(host, port)
-        else:
-            self.server = EmbeddedServer().start()
-            host, port = self.server.host, self.server.port
-        self.address = (host, port)
+        host, port = parse_address(self.xmpp) if self.xmpp else ("127.0.0.1", 0)
         domain = domain_for(host)
-        token = secrets.token_hex(3)
+        token = secrets.token_hex(8)
         human = self.spec.guard.approval.human
+        if human and not bare(human):
+            raise XmppError(f"agents.guard.approval.human: {human!r} is not a JID (name@domain)")
         jids = {n: f"{n}.{token}@{domain}" for n in self.logic}
         self.roster = Roster(jids, f"clock.{token}@{domain}", human)
-        self.passwords = {n: secrets.token_urlsafe(12) for n in [*self.logic, "clock"]}
-        self._write_join()
+        self.passwords = {n: secrets.token_urlsafe(16) for n in [*self.logic, "clock"]}
+        self.register = bool(self.xmpp)  # the embedded server has the accounts made for it; an external one: in-band
+        human_new = bool(human) and not self.human_password
+        if human_new:
+            self.human_password = secrets.token_urlsafe(12)
+        if self.xmpp:
+            check_reachable(host, port)
+        else:
+            accounts = {parts(j)[0]: self.passwords[n] for n, j in {**jids, "clock": self.roster.clock}.items()}
+            if human and parts(human)[1] == domain:
+                accounts[parts(human)[0]] = self.human_password
+            self.server = EmbeddedServer(accounts=accounts).start()
+            host, port = self.server.host, self.server.port
+        self.address = (host, port)
+        if human and self.xmpp and human_new and parts(human)[1] == domain:  # a human elsewhere: their server's business
+            self._register_human(human)
+        if human and human_new and (self.xmpp or parts(human)[1] == domain):
+            self.say(f"human operator {bare(human)} on the XMPP server {host}:{port}: password {self.human_password} "
+                     "(shown once)")
+        self._write_joins()
         for k in sorted({p for p in self.place.values() if p > 0}):
             self._spawn_worker(k)  # forked before this process starts any thread of its own
         if any(p < 0 for p in self.place.values()):
@@ -210,15 +246,38 @@ class SpadeTransport:
         t2 = time.perf_counter()  # clock-ok
         log.info("xmpp startup: local logins %.2fs, remote agents online %.2fs later", t1 - t0, t2 - t1)
 
-    def _write_join(self) -> None:
+    def _register_human(self, human: str) -> None:
+        """External server: register the human's account with a fresh password; refuse to run if it exists
+        (someone else holds it, and would decide the approvals)."""
+        from opstwin.agents.xmpp.accounts import register_account
+
+        if not register_account(self.address, bare(human), self.human_password):
+            raise XmppError(f"the human operator's account {bare(human)} already exists on {self.address[0]}:"
+                            f"{self.address[1]}: give its password in OPSTWIN_HUMAN_PASSWORD if it is yours")
+
+    def _join(self, names: list[str]) -> dict[str, Any]:
+        """A join file's data for a process hosting `names`: their passwords only, and the grant key if
+        it hosts the guard."""
         data = {
-            **join_data(self.spec, self.topology, self.tick), "seed": self.seed,
+            **join_data(self.spec, self.topology, self.tick), "seed": self.seed, "register": self.register,
             "address": list(self.address), "clock": self.roster.clock, "jids": self.roster.jids,
-            "human": self.roster.human, "human_wait": self.human_wait, "passwords": {n: p for n, p in self.passwords.items() if n != "clock"},
+            "human": self.roster.human, "human_wait": self.human_wait,
+            "passwords": {n: self.passwords[n] for n in names},
         }
-        fd = os.open(self.join_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
+        guard = self.logic.get("guard")
+        if "guard" in names and guard is not None and getattr(guard, "grants", None) is not None:
+            data["grant_key"] = guard.grants.key.hex()
+        return data
+
+    def _write_joins(self) -> None:
+        note_owned(self.tmp, self.join_file)  # a killed run's join file is removed by the next start
+        for k in sorted({p for p in self.place.values() if p > 0}):
+            names = sorted(n for n, p in self.place.items() if p == k)
+            write_private(self.tmp / f"worker-{k}.json", json.dumps(self._join(names)))
+        away = sorted(n for n, p in self.place.items() if p < 0)
+        if away:
+            write_private(self.join_file, json.dumps(self._join(away)))
+            self.wrote_join = True
 
     def _call(self, coro, timeout: float | None):
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -232,13 +291,14 @@ class SpadeTransport:
         from spade.container import Container
 
         Container().reset()  # the Container's loop becomes this one; drops agents of earlier runs
-        self.clock = ClockAgent(self.roster.clock, self.passwords["clock"], self.roster, self.address)
+        self.clock = ClockAgent(self.roster.clock, self.passwords["clock"], self.roster, self.address, self.register)
         mine = [n for n in sorted(self.logic) if self.place[n] == 0]
         from opstwin.agents.xmpp.human import chat_text
 
         for n in mine:
             self.local[n] = LogicHost(self.roster.jids[n], self.passwords[n], self.roster, self.address,
-                                      self.logic[n], human_text=chat_text, human_wait=self.human_wait)
+                                      self.logic[n], human_text=chat_text, human_wait=self.human_wait,
+                                      register=self.register)
         self.clock.need = set(self.logic)
         await self._login(self.clock)
         await asyncio.gather(*(self._login(a) for a in self.local.values()))
@@ -257,7 +317,7 @@ class SpadeTransport:
         from opstwin.agents.xmpp.worker import Forked
 
         names = sorted(n for n, p in self.place.items() if p == k)
-        proc = Forked(self.join_file, names, self.tmp / f"worker-{k}.err")
+        proc = Forked(self.tmp / f"worker-{k}.json", names, self.tmp / f"worker-{k}.err")
         proc.opstwin_names = names  # type: ignore[attr-defined]
         proc.opstwin_index = k  # type: ignore[attr-defined]
         self.workers.append(proc)
@@ -298,31 +358,83 @@ class SpadeTransport:
         for n in names:
             body = dumps({"tick": tick, "round": round_, "t": t, "expect": expected[n], "lost": lost})
             await clock.send(spade_message(self.roster.jids[n], body, {"ot": "start"}))
+        gone = await self._wait(clock)
+        missing = sorted(clock.waiting)
+        reports = [to_report(clock.reports[n]) for n in names if n in clock.reports]
+        if not missing and not gone:
+            return reports
+        newly: dict[str, str] = {n: f"no round done within {self.round_timeout:g}s" for n in missing}
+        newly.update({n: why for n, why in gone.items() if n not in self.lost})
+        fatal = sorted(n for n in newly if self.roles[n] not in SURVIVABLE)
+        for n in sorted(newly):
+            self.lost.add(n)  # a fatal loss is said once, in the run's one-line error
+            log.log(logging.INFO if fatal else logging.WARNING, "agent %s lost: %s", n, newly[n])
+            reports.append(Report(n, events=[{"t": t, "kind": "agent_lost", "agent": n, "tick": tick, "round": round_,
+                                              "reason": newly[n]}]))
+        if fatal and self.fatal is None:
+            why = sorted({newly[n] for n in fatal})
+            also = sorted(set(newly) - set(fatal))
+            self.fatal = XmppError(f"lost {', '.join(fatal)} at t={t:g}s (tick {tick}): {'; '.join(why)}; "
+                                   + (f"also lost {', '.join(also)}; " if also else "")
+                                   + "the run cannot go on without them (summary.json lists what was not handled)")
+        if self.fatal is None:
+            reports += await self._tell_lost(tick, round_, t, sorted(newly))
+        return reports
+
+    async def _wait(self, clock: ClockAgent) -> dict[str, str]:
+        """Wait for the round's dones, at most round_timeout; returns agents known gone meanwhile (name -> why):
+        those of an agents process that exited, or all agents away from this process if the embedded
+        server exited (their messages went through it)."""
+        deadline = time.monotonic() + self.round_timeout  # clock-ok: detects a dead agent only
+        gone: dict[str, str] = {}
+        while True:
+            gone = self._gone()
+            dead = set(clock.waiting) & set(gone)
+            if dead:  # no need to wait for them; the others may still be working
+                clock.waiting -= dead
+                if not clock.waiting:
+                    clock.done.set()
+            try:
+                await asyncio.wait_for(clock.done.wait(), min(0.5, max(0.01, deadline - time.monotonic())))  # clock-ok
+                return gone
+            except asyncio.TimeoutError:
+                if time.monotonic() >= deadline:  # clock-ok
+                    return gone
+
+    def _gone(self) -> dict[str, str]:
+        gone: dict[str, str] = {}
+        if self.server is not None and self.server.proc is not None and self.server.proc.poll() is not None:
+            why = f"the embedded XMPP server exited (code {self.server.proc.returncode})"
+            gone.update({n: why for n, p in self.place.items() if p != 0 and n not in self.lost})
+        for proc in self.workers:
+            code = proc.poll()
+            if code is not None:
+                why = f"its agents process {proc.opstwin_index} exited ({_exit_text(code)})"
+                gone.update({n: why for n in proc.opstwin_names if n not in self.lost and n not in gone})
+        return gone
+
+    async def _tell_lost(self, tick: int, round_: int, t: float, names: list[str]) -> list[Report]:
+        """The coordinator (re-auctions) and the guard (stops waiting for a lost monitor) hear of `names`."""
+        told = [n for n in TOLD if n in self.logic and n not in self.lost]
+        if not told:
+            return []
+        clock = self.clock
+        clock.begin(tick, round_, set(told), lost=True)
+        body = dumps({"tick": tick, "round": round_, "t": t, "names": names,
+                      "specialists": [n for n in names if self.roles[n] == "specialist"]})
+        for n in told:
+            await clock.send(spade_message(self.roster.jids[n], body, {"ot": "lost"}))
         try:
             await asyncio.wait_for(clock.done.wait(), self.round_timeout)
         except asyncio.TimeoutError:
             pass
-        missing = sorted(clock.waiting)
-        reports = [to_report(clock.reports[n]) for n in names if n in clock.reports]
-        if not missing:
-            return reports
-        for n in missing:
+        reports = [to_report(clock.reports[n]) for n in told if n in clock.reports]
+        for n in sorted(clock.waiting):
             self.lost.add(n)
-            log.warning("agent %s sent no round done within %.0fs: lost", n, self.round_timeout)
-            reports.append(Report(n, events=[{"t": t, "kind": "agent_lost", "agent": n, "tick": tick, "round": round_,
-                                              "reason": f"no round done within {self.round_timeout:g}s"}]))
-        coord = "coordinator"
-        if coord in self.logic and coord not in self.lost:
-            clock.begin(tick, round_, {coord}, lost=True)
-            body = dumps({"tick": tick, "round": round_, "t": t, "names": missing})
-            await clock.send(spade_message(self.roster.jids[coord], body, {"ot": "lost"}))
-            try:
-                await asyncio.wait_for(clock.done.wait(), self.round_timeout)
-                reports.append(to_report(clock.reports[coord]))
-            except asyncio.TimeoutError:
-                self.lost.add(coord)
-                reports.append(Report(coord, events=[{"t": t, "kind": "agent_lost", "agent": coord, "tick": tick,
-                                                      "round": round_, "reason": "no answer to a lost notice"}]))
+            reports.append(Report(n, events=[{"t": t, "kind": "agent_lost", "agent": n, "tick": tick,
+                                              "round": round_, "reason": "no answer to a lost notice"}]))
+            if self.fatal is None:
+                self.fatal = XmppError(f"lost {n} at t={t:g}s (tick {tick}): no answer to a lost notice")
         return reports
 
     # ------------------------------------------------------------ close
@@ -349,6 +461,8 @@ class SpadeTransport:
             self.server = None
         import shutil
 
+        if self.wrote_join:
+            self.join_file.unlink(missing_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     async def _stop_all(self) -> None:

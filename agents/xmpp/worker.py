@@ -38,9 +38,12 @@ def remote_from_join(join: dict) -> list:
     from opstwin.twin.spec import TopologySpec
     from opstwin.twin.topology import Topology
 
+    from opstwin.agents.approvals import Grants
+
     spec = AgentsSpec.model_validate(join["agents"])
     topo = Topology.build(TopologySpec.model_validate(join["topology"]))
-    return remote_agents(spec, topo, join["seed"], float(join["tick"]))
+    grants = Grants(bytes.fromhex(join["grant_key"])) if join.get("grant_key") else None  # only the guard's host has it
+    return remote_agents(spec, topo, join["seed"], float(join["tick"]), grants)
 
 
 def build_agents(join: dict, names: list[str]) -> list:
@@ -65,7 +68,7 @@ async def serve(join: dict, names: list[str]) -> None:
     roster = Roster(join["jids"], join["clock"], join.get("human"))
     address = (join["address"][0], int(join["address"][1]))
     hosts = [LogicHost(roster.jids[a.name], join["passwords"][a.name], roster, address, a, human_text=chat_text,
-                       human_wait=join.get("human_wait", 0.0))
+                       human_wait=join.get("human_wait", 0.0), register=bool(join.get("register", True)))
              for a in build_agents(join, names)]
     await asyncio.gather(*(start_agent(h) for h in hosts))
     for h in hosts:

@@ -11,13 +11,15 @@ Wire format (every stanza has a non-empty JSON body; metadata values are strings
   :class:`agents.bus.InProcTransport` does, sends its outbox straight to the receivers, then
 - round done (agent -> clock): ``ot=done``; body ``{agent, tick, round, outbox, events, wakes}``
   with the outbox in order, so the clock logs exactly what the in-process reports give.
-- lost (clock -> coordinator): ``ot=lost``; names of agents that stopped answering; the
-  coordinator's ``specialist_lost`` runs and its report comes back as a round done.
+- lost (clock -> coordinator and guard): ``ot=lost``; body ``{tick, round, t, names, specialists}``,
+  the agents that stopped answering; the coordinator's ``specialist_lost`` runs for specialists
+  and the guard's ``agent_lost`` for all; their reports come back as round dones.
 - hello (agent -> clock) once online; stop (clock -> agent) at the end.
 
-Only JIDs on the run's roster are listened to: anything else is dropped and logged (Python
-logging, not the incident log). A data message must also name its real sender and this agent
-as receiver. Messages to a receiver off the roster that looks like a JID (a human operator)
+Only JIDs on the run's roster are listened to: the sender's JID (as the server stamped it) is
+parsed with slixmpp's JID parser, and a message whose sender does not parse, or whose parsed
+(localpart, domain) is not on the roster, is dropped and logged (Python logging, not the incident
+log). A data message must also name its real sender and this agent as receiver. Messages to a receiver off the roster that looks like a JID (a human operator)
 are sent as readable chat messages; see :mod:`agents.xmpp.human`.
 """
 
@@ -30,10 +32,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from slixmpp.jid import JID, InvalidJID
 from spade.agent import Agent as SpadeAgent
 from spade.behaviour import CyclicBehaviour
 from spade.message import Message as SpadeMessage
 
+from opstwin.agents.approvals import META as GRANT
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import Message
 
@@ -41,7 +45,22 @@ log = logging.getLogger("opstwin.xmpp")
 
 
 def bare(jid: Any) -> str:
-    return str(jid).split("/", 1)[0]
+    """The bare JID (``local@domain``) of a full or bare JID, parsed; "" if it is not a valid JID
+    with a localpart (so it matches nobody)."""
+    try:
+        parsed = JID(str(jid))
+    except InvalidJID:
+        return ""
+    return parsed.bare if parsed.user else ""
+
+
+def parts(jid: Any) -> tuple[str, str]:
+    """(localpart, domain) of a valid JID, parsed; ("", "") otherwise."""
+    try:
+        parsed = JID(str(jid))
+    except InvalidJID:
+        return "", ""
+    return parsed.user, parsed.domain
 
 
 def dumps(obj: Any) -> str:
@@ -68,10 +87,14 @@ class Roster:
     by_jid: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.by_jid = {j: n for n, j in self.jids.items()}
+        self.by_jid = {bare(j): n for n, j in self.jids.items()}
+        if "" in self.by_jid or not bare(self.clock) or (self.human and not bare(self.human)):
+            raise ValueError("every JID on a roster must be a valid JID with a localpart")
 
     def knows(self, jid: str) -> bool:
-        return jid in self.by_jid or jid == self.clock or (self.human is not None and jid == bare(self.human))
+        """`jid` is a parsed bare JID (:func:`bare`)."""
+        return bool(jid) and (jid in self.by_jid or jid == bare(self.clock)
+                              or (self.human is not None and jid == bare(self.human)))
 
 
 def spade_message(to: str, body: str, meta: dict[str, str]) -> SpadeMessage:
@@ -88,9 +111,11 @@ def data_message(m: Message, to: str) -> SpadeMessage:
     body = m.to_json()
     if len(body) > MAX_BODY:  # bulk telemetry belongs with the twin (TWIN_SIDE), not on XMPP
         raise ValueError(f"{m.sender} -> {m.receiver}: a {m.kind} message of {len(body)} bytes is too big for XMPP")
-    return spade_message(to, body, {
-        "ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": str(m.tick),
-        "round": str(m.round), "sender": m.sender, "seq": str(m.seq)})
+    meta = {"ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": str(m.tick),
+            "round": str(m.round), "sender": m.sender, "seq": str(m.seq)}
+    if m.meta.get(GRANT):  # the guard's approval grant travels beside the body (agents.approvals)
+        meta[GRANT] = m.meta[GRANT]
+    return spade_message(to, body, meta)
 
 
 class _Mailbox(CyclicBehaviour):
@@ -106,10 +131,12 @@ class _Mailbox(CyclicBehaviour):
 class XmppAgent(SpadeAgent):
     """Common plumbing: connect to a given address, retry a hung start, the roster check."""
 
-    def __init__(self, jid: str, password: str, roster: Roster, address: tuple[str, int]) -> None:
+    def __init__(self, jid: str, password: str, roster: Roster, address: tuple[str, int],
+                 register: bool = False) -> None:
         super().__init__(jid, password, port=address[1])
         self.roster = roster
         self.address = address
+        self.register = register  # in-band registration: only on an external server; the embedded one has accounts
         self.box: _Mailbox | None = None
 
     async def _async_connect(self) -> None:
@@ -127,11 +154,11 @@ class XmppAgent(SpadeAgent):
         await self.container.send(msg, self.box)
 
     def accept(self, msg: SpadeMessage) -> str | None:
-        """The sender's bare JID if it is on the roster; otherwise log and drop (None)."""
+        """The sender's parsed bare JID if it is on the roster; otherwise log and drop (None)."""
         sender = bare(msg.sender)
         if self.roster.knows(sender):
             return sender
-        log.warning("%s: dropped a message from %s, not on this run's roster", self.jid, sender)
+        log.warning("%s: dropped a message from %s, not on this run's roster", self.jid, str(msg.sender)[:200])
         return None
 
     async def handle(self, msg: SpadeMessage) -> None:  # pragma: no cover - overridden
@@ -145,7 +172,7 @@ async def start_agent(agent: XmppAgent, timeout: float = 10.0, tries: int = 3) -
     last: Exception | None = None
     for _ in range(tries):
         try:
-            await asyncio.wait_for(agent.start(auto_register=True), timeout)
+            await asyncio.wait_for(agent.start(auto_register=agent.register), timeout)
             return
         except AuthenticationFailure as exc:
             raise ConnectionRefusedError(f"the XMPP server refused the login of {agent.jid}") from exc
@@ -166,8 +193,8 @@ class LogicHost(XmppAgent):
     """Hosts one logic :class:`agents.base.Agent`; steps it when the clock says and its inbox is in."""
 
     def __init__(self, jid: str, password: str, roster: Roster, address: tuple[str, int], logic: Agent,
-                 human_text=None, human_wait: float = 0.0) -> None:
-        super().__init__(jid, password, roster, address)
+                 human_text=None, human_wait: float = 0.0, register: bool = False) -> None:
+        super().__init__(jid, password, roster, address, register)
         # attended: an agent that can ask the human (the guard) steps in a thread and waits up to
         # human_wait wall seconds for a reply; the sim does not advance meanwhile
         self.human_wait = human_wait if roster.human and hasattr(logic, "ask_human") else 0.0
@@ -190,7 +217,7 @@ class LogicHost(XmppAgent):
             self._on_human(msg.body or "")
         elif kind == "data":
             await self._on_data(sender, msg)
-        elif sender != self.roster.clock:
+        elif sender != bare(self.roster.clock):
             log.warning("%s: dropped a %r message from %s (only the clock sends those)", self.jid, kind, sender)
         elif kind == "start":
             self.current = json.loads(msg.body)
@@ -211,6 +238,9 @@ class LogicHost(XmppAgent):
             log.warning("%s: dropped a data message from %s claiming to be %s to %s", self.jid, sender, m.sender,
                         m.receiver)
             return
+        grant = msg.get_metadata(GRANT)
+        if grant:
+            m.meta[GRANT] = grant
         self.pending.setdefault((m.tick, m.round + 1), []).append(m)
         await self._maybe_step()
 
@@ -277,10 +307,14 @@ class LogicHost(XmppAgent):
         self.lost.update(info["names"])
         agent = self.logic
         ctx = Context(agent.name, info["tick"], info["round"], info["t"], agent.seq)
-        handler = getattr(agent, "specialist_lost", None)
+        on_specialist = getattr(agent, "specialist_lost", None)  # the coordinator: re-auction its work
+        on_agent = getattr(agent, "agent_lost", None)  # the guard: stop waiting for a lost monitor
+        specialists = set(info.get("specialists", info["names"]))
         for name in info["names"]:
-            if handler is not None:
-                handler(ctx, name)
+            if on_specialist is not None and name in specialists:
+                on_specialist(ctx, name)
+            if on_agent is not None:
+                on_agent(ctx, name)
         agent.step(ctx, [])  # e.g. award a task whose last awaited bid was the lost agent's
         agent.seq = ctx.seq
         await self._report(ctx, info["tick"], info["round"], lost=True)

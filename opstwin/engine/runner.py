@@ -65,7 +65,12 @@ def execute(
     sim.start()
     if on_start:
         on_start(sim)
-    sim.run()
+    try:
+        sim.run()
+    except Exception:  # e.g. the team lost agents it cannot do without: the summary says what happened
+        if out_dir and sim.summary is not None:
+            write_outputs(sim, out_dir)
+        raise
     if out_dir:
         write_outputs(sim, out_dir)
     return sim

@@ -168,6 +168,9 @@ class Simulation:
             if self.team.control.has_pending():
                 due.add(self.team.control.name)
             self.clock.tick(frame.tick, frame.t, due)
+            fatal = getattr(self.clock.transport, "fatal", None)
+            if fatal is not None:  # the transport lost agents the team cannot do without: end here, say so
+                raise fatal
         for hook in self.frame_hooks:
             hook(self, frame)
         if self.twin.tick_count >= self.scenario.ticks:
@@ -234,6 +237,11 @@ class Simulation:
             summary["faults"] = [{**f, **row} for f, row in zip(summary["faults"], per_fault)]
             summary["messages"] = self.clock.messages
             summary["rounds"] = self.clock.rounds
+            summary["agents_lost"] = [{"agent": e["agent"], "t": e["t"], "tick": e["tick"], "reason": e.get("reason", "")}
+                                      for e in self.log.events if e["kind"] == "agent_lost"]
+            if summary["agents_lost"]:  # what the team did not get to: every fault it did not mitigate
+                summary["unhandled"] = [{"fault_id": f["id"], "type": f["type"], "target": f["target"]}
+                                        for f in summary["faults"] if not f.get("mitigated")]
         return summary
 
     def _xmpp_kind(self) -> str | None:
