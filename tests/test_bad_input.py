@@ -218,3 +218,4 @@ def test_the_cli_hands_the_transport_an_ipv6_address_it_reads_right():
 
     assert transport_parse(xmpp_address(None, None, "[::1]:5222")) == ("::1", 5222)
     assert transport_parse(xmpp_address(None, None, "example.org:5333")) == ("example.org", 5333)
+    assert transport_parse(xmpp_address(None, None, "[::1]:5223")) == ("::1", 5223)

@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from opstwin.agents import address
 from opstwin.agents.bus import Report
 from opstwin.agents.messages import Message
 from opstwin.agents.spec import AgentsSpec
@@ -67,14 +68,11 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """``HOST[:PORT]`` -> (host, port); the port defaults to 5222."""
-    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
-    if not host:
-        host, port = text, ""
+    """``HOST[:PORT]`` or ``[IPv6]:PORT`` -> (host, port); the port defaults to 5222."""
     try:
-        return host, int(port) if port else 5222
-    except ValueError:
-        raise XmppError(f"bad XMPP address {text!r}: expected HOST[:PORT]") from None
+        return address.parse_address(text)
+    except ValueError as e:
+        raise XmppError(str(e)) from None
 
 
 def domain_for(host: str) -> str:
