@@ -16,8 +16,8 @@ blamed only against a counterfactual: an action reaches its callers only through
 SLI *and* that of the action's own services fell by more than `tolerance`, while what those
 services call did not. Callers that got worse while the action's own services held or recovered,
 or own services that fell with their dependencies, were hurt by something else (a fault starting
-during `settle`), and undoing a fix then would reopen the fault it fixed. Errors an action
-causes on purpose (a rate limit's 429s at its target: DELIBERATE_ERRORS) are not held against it.
+during `settle`), and undoing a fix then would reopen the fault it fixed. The SLI reads server
+errors only: the 429s a rate limit answers are its purpose, counted apart (``Frame.throttled``).
 If the action's incident resolves before it settles, it is not judged at all. On a regression the guard asks the control plane to undo the action and
 tells the coordinator the step was undone, so the incident goes back for another fix.
 """
@@ -35,7 +35,6 @@ from opstwin.agents.spec import GuardSpec
 from opstwin.twin.topology import Topology
 
 MAX_SCOPE = 50  # services in a blast radius: enough for the callers that matter, small to ask about
-DELIBERATE_ERRORS = {"rate_limit"}  # actions that turn requests away at their target on purpose
 
 
 def own_services(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
@@ -192,8 +191,7 @@ class Guard(Agent):
         conversation = ctx.new_conversation()
         self.measures[conversation] = measure
         for monitor in self.monitors:
-            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps,
-                             waive_errors=w.own if w.action in DELIBERATE_ERRORS else [])
+            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps)
             ctx.send("query-ref", "sli_query", monitor, query, conversation)
 
     def _answer(self, ctx: Context, m: Message) -> None:

@@ -118,7 +118,6 @@ class SliQuery(Body):
     services: list[str]
     own: list[str] = Field(default_factory=list)  # the action's own services among them, also counted apart
     deps: list[str] = Field(default_factory=list)  # what the own services call, also counted apart
-    waive_errors: list[str] = Field(default_factory=list)  # services whose errors the action causes on purpose
 
 
 class Sli(Body):

@@ -425,13 +425,9 @@ class Monitor(Agent):
         pos = np.minimum(np.searchsorted(self.idx, wanted), max(len(self.idx) - 1, 0))
         return pos[self.idx[pos] == wanted] if len(self.idx) and len(wanted) else np.zeros(0, dtype=np.int64)
 
-    def sli(self, services: list[str], waive_errors: list[str] = ()) -> tuple[int, int]:
-        """(objectives met, objectives) over the services named that are in this monitor's shard; the
-        error objective of `waive_errors` counts as met (a rate limit's 429s are its purpose)."""
+    def sli(self, services: list[str]) -> tuple[int, int]:
+        """(objectives met, objectives) over the services named that are in this monitor's shard."""
         ok = self.objectives()
-        if len(waive_errors):
-            ok = ok.copy()
-            ok[1, self._local(list(waive_errors))] = True
         mine = self._local(services)
         return int(ok[:, mine].sum()), SLI_OBJECTIVES * int(len(mine))
 
@@ -444,7 +440,7 @@ class Monitor(Agent):
             if m.kind == "sli_query" and m.performative == "query-ref":
                 q: SliQuery = m.parsed()
                 (good, total), (own_good, own_total), (dep_good, dep_total) = (
-                    self.sli(s, q.waive_errors) for s in (q.services, q.own, q.deps))
+                    self.sli(s) for s in (q.services, q.own, q.deps))
                 ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total, own_good=own_good,
                                                         own_total=own_total, dep_good=dep_good, dep_total=dep_total),
                          m.conversation)
