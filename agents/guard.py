@@ -18,8 +18,12 @@ services call did not. Callers that got worse while the action's own services he
 or own services that fell with their dependencies, were hurt by something else (a fault starting
 during `settle`), and undoing a fix then would reopen the fault it fixed. The SLI reads server
 errors only: the 429s a rate limit answers are its purpose, counted apart (``Frame.throttled``).
-If the action's incident resolves before it settles, it is not judged at all. On a regression the guard asks the control plane to undo the action and
-tells the coordinator the step was undone, so the incident goes back for another fix.
+The baseline is the lower of the SLI at approval and the SLI the tick before the action took
+effect (monitors keep a few ticks): what got worse while it ran its course, before it could act,
+is not its doing (a second fault ramping up on the same service). If the action's incident
+resolves before it settles, it is not judged at all. On a regression the guard asks the control
+plane to undo the action and tells the coordinator the step was undone, so the incident goes back
+for another fix.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class Measure:
     task: str
     waiting: int
     reply: Message | None = None  # the approval request to answer once measured (None: a settle check)
+    at_tick: int | None = None  # a recent tick to measure instead of the latest (the one before an action took effect)
     approval: Approval | None = None
     good: int = 0
     total: int = 0
@@ -117,6 +122,7 @@ class Guard(Agent):
         super().__init__(name, seed)
         self.grants = grants if grants is not None else Grants()  # shared with control: see agents.approvals
         self.spec, self.topo, self.monitors = spec, topo, sorted(monitors)
+        self.tick_seconds = tick_seconds
         self.settle_ticks = max(1, math.ceil(spec.settle / tick_seconds))
         self.coordinator, self.control = coordinator, control
         self.watches: dict[str, Watch] = {}
@@ -155,6 +161,9 @@ class Guard(Agent):
         elif r.status == "succeeded":
             w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks
             ctx.wake_at(w.due)
+            if r.finished_at is not None:  # how things stood the tick before it took effect
+                before = round(r.finished_at / self.tick_seconds) - 1
+                self._measure(ctx, w, Measure(w.task, len(self.monitors), at_tick=before))
 
     def _resolved(self, ctx: Context, upd: IncidentUpdate) -> None:
         """The incident of a watched action resolved before it settled: the action fixed what it was
@@ -191,7 +200,7 @@ class Guard(Agent):
         conversation = ctx.new_conversation()
         self.measures[conversation] = measure
         for monitor in self.monitors:
-            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps)
+            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps, at_tick=measure.at_tick)
             ctx.send("query-ref", "sli_query", monitor, query, conversation)
 
     def _answer(self, ctx: Context, m: Message) -> None:
@@ -219,6 +228,10 @@ class Guard(Agent):
             reply = ctx.send("inform", "approval", measure.reply.sender, a.model_copy(update={"sli": measure.sli}),
                              measure.reply.conversation)
             reply.meta[META] = self.grants.issue(a.task, a.action, a.target)
+        elif w is not None and measure.at_tick is not None:
+            # what got worse before the action took effect is not its doing: judge it from the lower baseline
+            w.before = min(1.0 if w.before is None else w.before, measure.sli)
+            w.before_own = min(1.0 if w.before_own is None else w.before_own, measure.own_sli)
         elif w is not None:
             self._check(ctx, w, measure)
 

@@ -101,6 +101,7 @@ class ActionResult(Body):
     target: str
     status: Literal["running", "succeeded", "failed", "undone", "refused"]
     reason: str = ""
+    finished_at: float | None = None  # sim time the action took effect (a finished action's result)
 
 
 class Approval(Body):
@@ -118,6 +119,7 @@ class SliQuery(Body):
     services: list[str]
     own: list[str] = Field(default_factory=list)  # the action's own services among them, also counted apart
     deps: list[str] = Field(default_factory=list)  # what the own services call, also counted apart
+    at_tick: int | None = None  # judge this recent tick (monitors keep a few), not the latest
 
 
 class Sli(Body):

@@ -66,6 +66,7 @@ CHANGE_GRACE = 120.0  # seconds after a change window (an action) on a service b
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
+SLI_HISTORY = 8  # ticks of objectives kept, so the guard can ask how things stood just before an action took effect
 ERROR_COUNT_SIGMAS = 3.0  # an error rule needs this many Poisson sigmas of failed requests over the baseline
 LATENCY_SMOOTHING = 0.1  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
 
@@ -117,6 +118,8 @@ class Monitor(Agent):
         self._restart_ring = np.zeros((RESTART_WINDOW, n))
         self._req_ring = np.zeros((ERROR_WINDOW, n))  # requests and failed requests per tick, for windowed errors
         self._fail_ring = np.zeros((ERROR_WINDOW, n))  # restarts per tick, the last RESTART_WINDOW ticks
+        self._sli_ring = np.ones((SLI_HISTORY, SLI_OBJECTIVES, n), dtype=bool)  # objectives of the last ticks
+        self._sli_ticks = np.full(SLI_HISTORY, -1)
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
         self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
         self._prev_disk = np.zeros(len(self.disks))
@@ -167,6 +170,9 @@ class Monitor(Agent):
         """Feed one frame; True when alerts are ready to send this tick."""
         X = self._features(f)
         self._latest = X
+        slot = f.tick % SLI_HISTORY
+        self._sli_ring[slot] = self.objectives()
+        self._sli_ticks[slot] = f.tick
         if f.tick <= self.warmup_ticks:
             self._learn(f, X)
             return False
@@ -425,9 +431,14 @@ class Monitor(Agent):
         pos = np.minimum(np.searchsorted(self.idx, wanted), max(len(self.idx) - 1, 0))
         return pos[self.idx[pos] == wanted] if len(self.idx) and len(wanted) else np.zeros(0, dtype=np.int64)
 
-    def sli(self, services: list[str]) -> tuple[int, int]:
-        """(objectives met, objectives) over the services named that are in this monitor's shard."""
-        ok = self.objectives()
+    def sli(self, services: list[str], at_tick: int | None = None) -> tuple[int, int]:
+        """(objectives met, objectives) over the services named that are in this monitor's shard, at
+        the latest tick or at `at_tick` (one of the last SLI_HISTORY; an older one counts as all met)."""
+        if at_tick is None:
+            ok = self.objectives()
+        else:
+            kept = np.flatnonzero(self._sli_ticks == at_tick)
+            ok = self._sli_ring[kept[0]] if len(kept) else self._sli_ring[0] | True
         mine = self._local(services)
         return int(ok[:, mine].sum()), SLI_OBJECTIVES * int(len(mine))
 
@@ -440,7 +451,7 @@ class Monitor(Agent):
             if m.kind == "sli_query" and m.performative == "query-ref":
                 q: SliQuery = m.parsed()
                 (good, total), (own_good, own_total), (dep_good, dep_total) = (
-                    self.sli(s) for s in (q.services, q.own, q.deps))
+                    self.sli(s, q.at_tick) for s in (q.services, q.own, q.deps))
                 ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total, own_good=own_good,
                                                         own_total=own_total, dep_good=dep_good, dep_total=dep_total),
                          m.conversation)

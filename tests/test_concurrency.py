@@ -107,17 +107,24 @@ def _guard() -> Guard:
     return Guard("guard", 1, GuardSpec(), 10.0, topo, ["monitor-0"])
 
 
-def _judge(own_after: tuple[int, int], resolved_first: bool = False) -> list[str]:
-    """A restart of api approved at SLI 1.0; after it settles its scope (web, api, auth, db, cache:
-    15 objectives) has lost two; api's own three objectives are `own_after`. The guard's events."""
+def _judge(own_after: tuple[int, int], resolved_first: bool = False,
+           own_as_it_took_effect: tuple[int, int] = (3, 3)) -> list[str]:
+    """A restart of api approved at SLI 1.0; the tick before it took effect api's own three
+    objectives are `own_as_it_took_effect`; after it settles its scope (web, api, auth, db, cache:
+    15 objectives) has lost two; api's own are `own_after`. The guard's events."""
     desk, events = _Desk(_guard()), []
     ctx = desk.step(("request", "approval", "compute", Approval(task="t1", action="restart_service", target="api")))
     (query,) = [m for m in ctx.outbox if m.kind == "sli_query"]
     assert set(query.parsed().own) == {"api"}
     sli = lambda good, own: Sli(task="t1", good=good, total=15, own_good=own[0], own_total=own[1])  # noqa: E731
     desk.step(("inform", "sli", "monitor-0", sli(15, (3, 3)), query.conversation))
-    ok = ActionResult(task="t1", action_id="a1", action="restart_service", target="api", status="succeeded")
-    desk.step(("inform", "action_result", "compute", ok))
+    ok = ActionResult(task="t1", action_id="a1", action="restart_service", target="api", status="succeeded",
+                      finished_at=30.0)
+    ctx = desk.step(("inform", "action_result", "compute", ok))
+    (query,) = [m for m in ctx.outbox if m.kind == "sli_query"]
+    assert query.parsed().at_tick == 2, "the tick before the restart took effect (t = 30 s, 10 s ticks)"
+    good = 15 - (own_as_it_took_effect[1] - own_as_it_took_effect[0])
+    desk.step(("inform", "sli", "monitor-0", sli(good, own_as_it_took_effect), query.conversation))
     if resolved_first:
         events += desk.step(("inform", "incident", "coordinator",
                              IncidentUpdate(incident="inc1", status="resolved", task="t1"))).events
@@ -133,6 +140,13 @@ def test_a_regression_off_the_actions_own_services_does_not_undo_it():
     """Callers or dependencies that got worse while api itself held were hurt by something else."""
     assert _judge(own_after=(3, 3)) == ["tnr_ok"]
     assert _judge(own_after=(1, 3)) == ["tnr_violation"], "through api itself: the restart is to blame"
+
+
+def test_what_got_worse_before_the_action_took_effect_is_not_held_against_it():
+    """A second fault ramping up on api while the restart rolled: api had already lost two
+    objectives before the restart could act, and the restart did not make it worse."""
+    assert _judge(own_after=(1, 3), own_as_it_took_effect=(1, 3)) == ["tnr_ok"]
+    assert _judge(own_after=(1, 3), own_as_it_took_effect=(3, 3)) == ["tnr_violation"]
 
 
 def test_an_action_whose_incident_resolved_is_not_judged():
