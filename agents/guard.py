@@ -23,7 +23,9 @@ effect (monitors keep a few ticks): what got worse while it ran its course, befo
 is not its doing (a second fault ramping up on the same service). If the action's incident
 resolves before it settles, it is not judged at all. On a regression the guard asks the control
 plane to undo the action and tells the coordinator the step was undone, so the incident goes back
-for another fix.
+for another fix; an action whose undo would restore what the team diagnosed as the fault (a
+rollback, a config revert, a new certificate: KEPT_ON_REGRESSION) is kept, and the incident goes
+back all the same.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ from opstwin.agents.spec import GuardSpec
 from opstwin.twin.topology import Topology
 
 MAX_SCOPE = 50  # services in a blast radius: enough for the callers that matter, small to ask about
+# actions whose undo would restore what the team diagnosed as the fault (the release, the config, the
+# certificate): on a regression they are kept and the incident moves on, as an SRE would not redeploy
+# a release they just rolled back
+KEPT_ON_REGRESSION = frozenset({"rollback_deployment", "revert_config", "rotate_certificate"})
 
 
 def own_services(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
@@ -256,7 +262,16 @@ class Guard(Agent):
         before_own = 1.0 if w.before_own is None else w.before_own
         before_deps = 1.0 if w.before_deps is None else w.before_deps
         tol = self.spec.tolerance
-        if after < before - tol and after_own < before_own - tol and m.deps_sli >= before_deps - tol:
+        regressed = after < before - tol and after_own < before_own - tol and m.deps_sli >= before_deps - tol
+        if regressed and w.action in KEPT_ON_REGRESSION:
+            ctx.log("tnr_kept", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
+                    before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))
+            ctx.send("failure", "action_result", self.coordinator,
+                     ActionResult(task=w.task, action_id=w.action_id, action=w.action, target=w.target,
+                                  status="regressed", reason="SLI of the blast radius regressed; kept: its undo "
+                                                             "would restore what was diagnosed faulty"))
+            del self.watches[w.task]
+        elif regressed:
             self.undos += 1
             ctx.log("tnr_violation", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
                     before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))

@@ -99,7 +99,7 @@ class ActionResult(Body):
     action_id: str
     action: str
     target: str
-    status: Literal["running", "succeeded", "failed", "undone", "refused"]
+    status: Literal["running", "succeeded", "failed", "undone", "refused", "regressed"]  # regressed: kept, see guard
     reason: str = ""
     finished_at: float | None = None  # sim time the action took effect (a finished action's result)
 
