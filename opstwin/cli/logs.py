@@ -1,0 +1,198 @@
+"""``opstwin logs parse|detect``: replay a loghub-format file through the monitor's log reading.
+
+Thin, like the rest of the CLI: options are checked here (one line and exit 2 when bad), the work
+is in :mod:`opstwin.logs`. Both commands print a markdown table on stdout and their speed (lines/s)
+on stderr; ``--out DIR`` also writes report.md, results.csv and results.json.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from opstwin.cli.common import check_out, fail
+
+BIG = 5_000_000  # bytes: files at least this long show progress
+
+
+def log_format(ctx: click.Context, param: click.Parameter, value: str):
+    from opstwin.logs.formats import get_format
+
+    try:
+        return get_format(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def progress_printer(path: Path, quiet: bool):
+    """A reader progress callback printing '<file>: 40% (N lines, R lines/s)' on stderr, or None."""
+    if quiet or path.stat().st_size < BIG:
+        return None
+    t0 = time.perf_counter()  # clock-ok: display only
+
+    def show(done: int, total: int, lines: int) -> None:
+        rate = lines / max(time.perf_counter() - t0, 1e-9)  # clock-ok
+        click.echo(f"{path}: {100 * done // total}% ({lines:,} lines, {rate:,.0f} lines/s)", err=True)
+
+    return show
+
+
+def mine_or_exit(path: Path, fmt, miner=None, quiet: bool = False, group: str | None = None,
+                 groups: dict[str, int] | None = None, timed: bool = False):
+    """Mine `path`; a file in which no line fits the format is bad input (exit 2)."""
+    from opstwin.logs.parsing import mine
+
+    try:
+        mined = mine(path, fmt, miner, progress_printer(path, quiet), group, groups, timed)
+    except ValueError as exc:  # a --group field, or a Timestamp, that the format does not have
+        fail(str(exc))
+    if mined.n == 0:
+        fail(f"{path}: no line fits the {fmt.name} format ({mined.stats.lines} lines read); "
+             f"check --format (`opstwin logs formats` lists them)")
+    if mined.stats.malformed and not quiet:
+        click.echo(f"{path}: {mined.stats.note()}", err=True)
+    return mined
+
+
+def window_size(value: str) -> tuple[float, bool]:
+    """--window: a number of lines, or a duration with a unit (time windows); one line if neither."""
+    if value.isdigit() and int(value) > 0:
+        return float(int(value)), False
+    from opstwin.twin.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except (ValueError, TypeError) as exc:
+        fail(f"--window {value}: neither a number of lines nor a duration ({exc})")
+    if seconds <= 0:
+        fail(f"--window {value}: must be more than zero")
+    return seconds, True
+
+
+FILE = click.Path(path_type=Path, exists=True, dir_okay=False, readable=True)
+FORMAT = click.option("--format", "fmt", required=True, callback=log_format, metavar="NAME",
+                      help="The file's header format (`opstwin logs formats`), e.g. BGL, HDFS, opstwin.")
+OUT = click.option("--out", type=click.Path(path_type=Path), default=None,
+                   help="Also write report.md, results.csv and results.json here.")
+
+
+@click.group("logs")
+def logs() -> None:
+    """Replay loghub-format log files: mine templates with drain3, detect anomalies, score."""
+
+
+@logs.command("formats")
+def formats_cmd() -> None:
+    """List the header formats (loghub's strings); a <Label> field carries per-line labels."""
+    from opstwin.logs.formats import FORMATS
+
+    for name, spec in FORMATS.items():
+        click.echo(f"{name:12} {spec}")
+
+
+@logs.command("parse")
+@click.argument("file", type=FILE)
+@FORMAT
+@click.option("--truth", type=FILE, default=None, metavar="STRUCTURED.csv",
+              help="Template ground truth (loghub's *_structured.csv); default FILE_structured.csv if it exists.")
+@OUT
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")
+def parse_cmd(file: Path, fmt, truth: Path | None, out: Path | None, force: bool, quiet: bool) -> None:
+    """Mine FILE's templates with the monitor's drain3 set-up; with ground truth, grouping and parsing accuracy."""
+    from opstwin.logs.parsing import TruthError, read_truth, score_parsing
+    from opstwin.logs.report import parse_markdown, write, write_templates
+
+    if out is not None:
+        check_out(out, force)
+    default = file.with_name(file.name + "_structured.csv")
+    truth = truth or (default if default.is_file() else None)
+    t0 = time.perf_counter()  # clock-ok: reported speed only
+    mined = mine_or_exit(file, fmt, quiet=quiet)
+    score = None
+    if truth is not None:
+        try:
+            score = score_parsing(mined, read_truth(truth))
+        except TruthError as exc:
+            fail(str(exc))
+    seconds = time.perf_counter() - t0  # clock-ok
+    md = parse_markdown(mined, score, f"{file.name} ({fmt.name}){f', truth {truth.name}' if truth else ''}")
+    click.echo(md, nl=False)
+    click.echo(f"parsed {mined.stats.lines:,} lines in {seconds:.2f} s ({mined.stats.lines / max(seconds, 1e-9):,.0f} "
+               f"lines/s), {len(mined.templates)} templates", err=True)
+    if out is not None:
+        row = {"file": str(file), "format": fmt.name, "lines": mined.stats.lines, "parsed": mined.n,
+               "malformed": mined.stats.malformed, "templates": len(mined.templates), "seconds": round(seconds, 3),
+               "scored": score.lines if score else None, "true_events": score.events if score else None,
+               "grouping_accuracy": round(score.grouping_accuracy, 4) if score else None,
+               "parsing_accuracy": round(score.parsing_accuracy, 4) if score else None}
+        write(out, md, [row], {"truth": str(truth) if truth else None})
+        write_templates(out / "templates.csv", mined)
+
+
+@logs.command("detect")
+@click.argument("file", type=FILE)
+@FORMAT
+@click.option("--detector", "detectors", multiple=True, metavar="NAME",
+              help="isolation_forest, lof, ocsvm, pca, deeplog, or all (repeatable; default all).")
+@click.option("--window", "window_arg", default="20", show_default=True, metavar="LINES|DURATION",
+              help="Lines per window, or a duration (30s, 5m, 1h) for time windows by the Timestamp field.")
+@click.option("--group", default=None, metavar="FIELD",
+              help="Sessions: window each value of this header field apart (e.g. Node: one stream per service).")
+@click.option("--train", "train_file", type=FILE, default=None,
+              help="Train on this file (same format) and test on all of FILE; else split FILE.")
+@click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
+              show_default=True, help="Without --train: the first part of FILE trained on.")
+@click.option("--train-on", type=click.Choice(["normal", "all"]), default="normal", show_default=True,
+              help="normal: with labels, train only on normal windows/sequences; all: unsupervised.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True)
+@OUT
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")
+def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, group: str | None, train_file: Path | None,
+               train_fraction: float, train_on: str, seed: int, out: Path | None, force: bool, quiet: bool) -> None:
+    """Detect anomalous windows and lines of FILE; with labels, precision, recall and F1 per window and per line."""
+    from opstwin.logs.detect import DETECTORS, DetectError, run_detectors, split
+    from opstwin.logs.parsing import make_miner
+    from opstwin.logs.report import detect_markdown, write
+
+    names: list[str] = []
+    for d in detectors or ("all",):
+        for name in DETECTORS if d == "all" else (d,):
+            if name not in DETECTORS:
+                fail(f"--detector {d}: unknown; choose from {', '.join(DETECTORS)} or all")
+            if name not in names:
+                names.append(name)
+    if "deeplog" in names:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            fail('--detector deeplog needs torch: pip install "opstwin[logs]"')
+    window, timed = window_size(window_arg)
+    if out is not None:
+        check_out(out, force)
+    t0 = time.perf_counter()  # clock-ok: reported speed only
+    miner = make_miner()
+    groups: dict[str, int] = {}
+    train = mine_or_exit(train_file, fmt, miner, quiet, group, groups, timed) if train_file else None
+    test = mine_or_exit(file, fmt, miner, quiet, group, groups, timed)
+    lines = test.stats.lines + (train.stats.lines if train else 0)
+    try:
+        results = run_detectors(split(test, train, train_fraction, window), tuple(names), window, seed, train_on)
+    except DetectError as exc:
+        fail(str(exc))
+    seconds = time.perf_counter() - t0  # clock-ok
+    how = f"trained on {train_file.name}" if train_file else f"first {train_fraction:g} trained on"
+    heading = f"{file.name} ({fmt.name}, window {window_arg}{f' per {group}' if group else ''}, {how}, train on {train_on})"
+    if test.anomalous is None and not quiet:
+        click.echo(f"{file}: the {fmt.name} format carries no labels: counts only, no precision or recall", err=True)
+    md = detect_markdown(results, heading)
+    click.echo(md, nl=False)
+    click.echo(f"scored {lines:,} lines in {seconds:.2f} s: {lines / max(seconds, 1e-9):,.0f} lines/s", err=True)
+    if out is not None:
+        write(out, md, [r.row() for r in results],
+              {"file": str(file), "format": fmt.name, "window": window_arg, "group": group, "train": str(train_file) if train_file else None,
+               "train_fraction": None if train_file else train_fraction, "train_on": train_on, "seed": seed,
+               "lines": lines, "seconds": round(seconds, 3)})
