@@ -4,7 +4,8 @@ DeepLog (Du et al., CCS 2017) learns the normal flow of a log as next-template p
 reads the last `history` templates and scores every template as the next; a line whose template is
 not among the `top_k` most likely is anomalous (and so is a template training never saw). Defaults
 are the paper's (history 10, top 9, two LSTM layers of 64), with an embedding in front; training
-is a few epochs of Adam on CPU over at most :data:`MAX_TRAIN` seeded samples.
+is a few epochs of Adam on CPU over at most :data:`MAX_TRAIN` seeded samples (at least
+``min_steps`` batches, so that a small training file is learnt too).
 
 Torch is imported here only (it takes most of a second): a command that does not use DeepLog
 never loads it. Everything is seeded (`torch.manual_seed`, a numpy generator for sampling and
@@ -31,6 +32,7 @@ class DeepLogConfig:
     layers: int = 2
     embedding: int = 16
     epochs: int = 3
+    min_steps: int = 300  # a small training set gets more epochs, up to this many batches in all
     lr: float = 1e-3
 
 
@@ -78,7 +80,8 @@ def flag_lines(tokens: np.ndarray, first: np.ndarray, train_mask: np.ndarray, te
             opt = torch.optim.Adam(net.parameters(), lr=config.lr)
             loss_fn = nn.CrossEntropyLoss()
             net.train()
-            for _ in range(config.epochs):
+            batches = -(-len(positions) // BATCH)
+            for _ in range(max(config.epochs, -(-config.min_steps // batches))):
                 order = torch.from_numpy(rng.permutation(len(positions)))
                 for a in range(0, len(order), BATCH):
                     idx = order[a:a + BATCH]
