@@ -113,9 +113,21 @@ class TruthError(ValueError):
     """A structured CSV that cannot be read as ground truth (the message names the file)."""
 
 
-def read_truth(path: Path) -> dict[int, tuple[str, str]]:
-    """LineId -> (EventId, EventTemplate) from a loghub ``*_structured.csv``."""
-    out: dict[int, tuple[str, str]] = {}
+@dataclass(frozen=True)
+class Truth:
+    """A structured CSV, compactly: per row its LineId and event number; per event its id and template."""
+
+    line: np.ndarray  # LineId per row, sorted
+    event: np.ndarray  # event number per row
+    ids: list[str]  # EventId per event number
+    templates: list[str]  # EventTemplate per event number (the first row's)
+
+
+def read_truth(path: Path) -> Truth:
+    """A loghub ``*_structured.csv`` (``LineId``, ``EventId``, ``EventTemplate`` columns), streamed."""
+    lines, events = array("q"), array("i")
+    number: dict[str, int] = {}
+    templates: list[str] = []
     with path.open(newline="", encoding="utf-8", errors="replace") as f:
         rows = csv.DictReader(f)
         missing = {"LineId", "EventId", "EventTemplate"} - set(rows.fieldnames or ())
@@ -123,10 +135,17 @@ def read_truth(path: Path) -> dict[int, tuple[str, str]]:
             raise TruthError(f"{path}: not a structured CSV: no column {', '.join(sorted(missing))}")
         for k, row in enumerate(rows, start=2):
             try:
-                out[int(row["LineId"])] = (row["EventId"], row["EventTemplate"])
+                lines.append(int(row["LineId"]))
             except (TypeError, ValueError):
                 raise TruthError(f"{path}:{k}: LineId {row.get('LineId')!r} is not a line number") from None
-    return out
+            eid = row["EventId"]
+            if eid not in number:
+                number[eid] = len(templates)
+                templates.append(row["EventTemplate"] or "")
+            events.append(number[eid])
+    line, event = np.frombuffer(lines, dtype=np.int64), np.frombuffer(events, dtype=np.int32)
+    order = np.argsort(line, kind="stable")
+    return Truth(line[order], event[order], list(number), templates)
 
 
 @dataclass(frozen=True)
@@ -138,27 +157,23 @@ class ParseScore:
     parsing_accuracy: float
 
 
-def score_parsing(mined: Mined, truth: dict[int, tuple[str, str]]) -> ParseScore:
+def score_parsing(mined: Mined, truth: Truth) -> ParseScore:
     """Grouping and parsing accuracy of `mined` on the lines `truth` names (module docstring)."""
-    keep = np.fromiter((int(x) in truth for x in mined.line), dtype=np.bool_, count=mined.n)
-    lines, clusters = mined.line[keep], mined.cluster[keep]
-    if not len(lines):
+    pos = np.minimum(np.searchsorted(truth.line, mined.line), max(len(truth.line) - 1, 0))
+    keep = (truth.line[pos] == mined.line) if len(truth.line) else np.zeros(mined.n, dtype=bool)
+    clusters, event = mined.cluster[keep].astype(np.int64), truth.event[pos[keep]].astype(np.int64)
+    n = len(clusters)
+    if not n:
         return ParseScore(0, 0, 0, 0.0, 0.0)
-    events = [truth[int(x)][0] for x in lines]
-    names, event = np.unique(np.array(events, dtype=object).astype(str), return_inverse=True)
     # a cluster is right when it holds one event and all of that event's lines
-    pair, pair_n = np.unique(np.stack([clusters.astype(np.int64), event]), axis=1, return_counts=True)
-    per_cluster = np.bincount(np.unique(pair[0], return_inverse=True)[1])
-    cluster_ids = np.unique(pair[0])
-    event_n = np.bincount(event, minlength=len(names))
+    pair, pair_n = np.unique(np.stack([clusters, event]), axis=1, return_counts=True)
+    cluster_ids, per_cluster = np.unique(pair[0], return_counts=True)
     single = dict(zip(cluster_ids.tolist(), (per_cluster == 1).tolist()))
-    right = sum(int(n) for c, e, n in zip(pair[0].tolist(), pair[1].tolist(), pair_n.tolist())
-                if single[c] and n == event_n[e])
+    event_n = np.bincount(event, minlength=len(truth.ids))
+    right = sum(k for c, e, k in zip(pair[0].tolist(), pair[1].tolist(), pair_n.tolist()) if single[c] and k == event_n[e])
+    # parsing: per (cluster, event) pair, whether the cluster's template is the event's
     mined_t = {c: canonical(t) for c, t in mined.templates.items()}
-    true_t: dict[str, str] = {}
-    for x in lines.tolist():
-        eid, tpl = truth[x]
-        true_t.setdefault(eid, canonical(tpl))
-    parsed_ok = sum(1 for c, x in zip(clusters.tolist(), lines.tolist()) if mined_t.get(c) == true_t[truth[x][0]])
-    n = len(lines)
-    return ParseScore(n, len(names), len(cluster_ids), right / n, parsed_ok / n)
+    true_t = [canonical(t) for t in truth.templates]
+    parsed_ok = sum(k for c, e, k in zip(pair[0].tolist(), pair[1].tolist(), pair_n.tolist())
+                    if mined_t.get(c) == true_t[e])
+    return ParseScore(n, len(np.unique(event)), len(cluster_ids), right / n, parsed_ok / n)
