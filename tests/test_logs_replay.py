@@ -304,3 +304,17 @@ def test_formats_are_well_formed():
         fmt = LogFormat(name, spec)
         assert "Content" in fmt.fields, name
         assert fmt.fields[-1] == "Content", name  # the message is what is left of the line
+
+
+@pytest.mark.slow
+def test_detection_is_reproducible_from_the_seed(twin_logs, cli):
+    pytest.importorskip("torch")
+
+    def results(out: str) -> list[dict]:
+        r = cli("logs", "detect", twin_logs[2], "--format", "opstwin", "--train", twin_logs[1], "--detector",
+                "isolation_forest", "--detector", "deeplog", "--seed", "3", "--out", out, "-q")
+        assert r.exit_code == 0, r.output
+        rows = json.loads((cli.folder / out / "results.json").read_text())["results"]
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    assert results("a") == results("b")
