@@ -318,3 +318,50 @@ def test_detection_is_reproducible_from_the_seed(twin_logs, cli):
         return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
     assert results("a") == results("b")
+
+
+def _hdfs_like(path: Path, blocks: int, bad: set[int]) -> None:
+    """HDFS-format lines, each naming its block; a bad block's writes fail. Labels go to path.csv."""
+    rows = []
+    for b in range(blocks):
+        blk = f"blk_{'-' if b % 3 == 0 else ''}{9000 + b}"
+        rows.append(f"240312 1015{b % 60:02d} {100 + b} INFO dfs.Namesystem: allocated block {blk} for /d/part-{b}")
+        for k in range(3):
+            rows.append(f"240312 1015{b % 60:02d} {100 + b} INFO dfs.DataNode$Receiver: Receiving block {blk} "
+                        f"src: /10.0.0.{k + 1}:4100{k} dest: /10.0.0.9:50010")
+            if b in bad and k == 1:
+                rows.append(f"240312 1015{b % 60:02d} {100 + b} WARN dfs.DataNode: exception while writing {blk} "
+                            f"to mirror 10.0.0.{k + 2}: Connection reset by peer")
+        rows.append(f"240312 1015{b % 60:02d} {100 + b} INFO dfs.DataNode$Responder: Responder for block {blk} "
+                    f"terminating")
+    path.write_text("\n".join(rows) + "\n")
+    labels = "".join(f"blk_{'-' if b % 3 == 0 else ''}{9000 + b},{'Anomaly' if b in bad else 'Normal'}\n"
+                     for b in range(blocks))
+    path.with_suffix(".csv").write_text("BlockId,Label\n" + labels)
+
+
+def test_hdfs_blocks_are_sessions_with_labels_from_their_file(cli):
+    log = cli.folder / "hdfs.log"
+    _hdfs_like(log, 200, bad={120, 150, 170, 190})
+    r = cli("logs", "detect", log, "--format", "HDFS", "--session", r"blk_-?\d+", "--labels", log.with_suffix(".csv"),
+            "--window", "session", "--detector", "pca", "--detector", "lof", "--out", "h")
+    assert r.exit_code == 0, r.output
+    rows = {x["detector"]: x for x in csv.DictReader((cli.folder / "h" / "results.csv").open())}
+    for name in ("pca", "lof"):
+        assert int(rows[name]["test_windows"]) == 100  # a window per block of the second half
+        assert float(rows[name]["window_recall"]) == 1.0, rows[name]
+        assert int(rows[name]["window_fp"]) <= 5, rows[name]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--labels", "lab.csv"], "--labels needs sessions"),
+    (["--window", "session"], "--window session needs sessions"),
+    (["--group", "Pid", "--session", "blk"], "give one"),
+    (["--session", "blk_(", "--labels", "lab.csv"], "--session blk_(: not a regular expression"),
+])
+def test_bad_session_options_are_one_line(cli, args, message):
+    log = cli.folder / "hdfs.log"
+    _hdfs_like(log, 10, bad=set())
+    cli.write("lab.csv", "BlockId,Label\nblk_-9000,Normal\n")
+    r = cli("logs", "detect", log, "--format", "HDFS", *args)
+    assert r.exit_code == 2 and message in r.output, r.output

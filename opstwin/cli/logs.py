@@ -40,12 +40,12 @@ def progress_printer(path: Path, quiet: bool):
 
 
 def mine_or_exit(path: Path, fmt, miner=None, quiet: bool = False, group: str | None = None,
-                 groups: dict[str, int] | None = None, timed: bool = False):
+                 groups: dict[str, int] | None = None, timed: bool = False, session=None):
     """Mine `path`; a file in which no line fits the format is bad input (exit 2)."""
     from opstwin.logs.parsing import mine
 
     try:
-        mined = mine(path, fmt, miner, progress_printer(path, quiet), group, groups, timed)
+        mined = mine(path, fmt, miner, progress_printer(path, quiet), group, groups, timed, session)
     except ValueError as exc:  # a --group field, or a Timestamp, that the format does not have
         fail(str(exc))
     if mined.n == 0:
@@ -56,8 +56,13 @@ def mine_or_exit(path: Path, fmt, miner=None, quiet: bool = False, group: str | 
     return mined
 
 
+WHOLE_SESSION = 1e18  # lines: --window session, one window per session
+
+
 def window_size(value: str) -> tuple[float, bool]:
-    """--window: a number of lines, or a duration with a unit (time windows); one line if neither."""
+    """--window: a number of lines, a duration with a unit (time windows) or `session`; one line if none."""
+    if value == "session":
+        return WHOLE_SESSION, False
     if value.isdigit() and int(value) > 0:
         return float(int(value)), False
     from opstwin.twin.units import parse_duration
@@ -65,10 +70,26 @@ def window_size(value: str) -> tuple[float, bool]:
     try:
         seconds = parse_duration(value)
     except (ValueError, TypeError) as exc:
-        fail(f"--window {value}: neither a number of lines nor a duration ({exc})")
+        fail(f"--window {value}: neither a number of lines, a duration nor `session` ({exc})")
     if seconds <= 0:
         fail(f"--window {value}: must be more than zero")
     return seconds, True
+
+
+def sessions(group: str | None, session_re: str | None, labels: Path | None, window: float):
+    """Check how sessions are asked for; the compiled --session regex (or None). One line if at odds."""
+    import re
+
+    if group and session_re:
+        fail("--group and --session both say what a session is: give one")
+    if (labels is not None or window == WHOLE_SESSION) and not (group or session_re):
+        fail(f"{'--labels' if labels is not None else '--window session'} needs sessions: --group FIELD or --session REGEX")
+    if session_re is None:
+        return None
+    try:
+        return re.compile(session_re)
+    except re.error as exc:
+        fail(f"--session {session_re}: not a regular expression ({exc})")
 
 
 FILE = click.Path(path_type=Path, exists=True, dir_okay=False, readable=True)
@@ -137,10 +158,16 @@ def parse_cmd(file: Path, fmt, truth: Path | None, out: Path | None, force: bool
 @FORMAT
 @click.option("--detector", "detectors", multiple=True, metavar="NAME",
               help="isolation_forest, lof, ocsvm, pca, deeplog, or all (repeatable; default all).")
-@click.option("--window", "window_arg", default="20", show_default=True, metavar="LINES|DURATION",
-              help="Lines per window, or a duration (30s, 5m, 1h) for time windows by the Timestamp field.")
+@click.option("--window", "window_arg", default="20", show_default=True, metavar="LINES|DURATION|session",
+              help="Lines per window, a duration (30s, 5m, 1h) for time windows by the Timestamp field, "
+                   "or `session`: one window per session (with --group or --session).")
 @click.option("--group", default=None, metavar="FIELD",
               help="Sessions: window each value of this header field apart (e.g. Node: one stream per service).")
+@click.option("--session", "session_re", default=None, metavar="REGEX",
+              help="Sessions by the first match of REGEX in each line's Content (HDFS: 'blk_-?\\d+').")
+@click.option("--labels", "labels_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              metavar="FILE.csv", help="Session labels (loghub's HDFS anomaly_label.csv: BlockId,Label); "
+                                       "lines take their session's label.")
 @click.option("--train", "train_file", type=FILE, default=None,
               help="Train on this file (same format) and test on all of FILE; else split FILE.")
 @click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
@@ -151,7 +178,8 @@ def parse_cmd(file: Path, fmt, truth: Path | None, out: Path | None, force: bool
 @OUT
 @click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")
-def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, group: str | None, train_file: Path | None,
+def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, group: str | None, session_re: str | None,
+               labels_file: Path | None, train_file: Path | None,
                train_fraction: float, train_on: str, seed: int, out: Path | None, force: bool, quiet: bool) -> None:
     """Detect anomalous windows and lines of FILE; with labels, precision, recall and F1 per window and per line."""
     from opstwin.logs.detect import DETECTORS, DetectError, run_detectors, split
@@ -171,13 +199,24 @@ def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, gro
         except ImportError:
             fail('--detector deeplog needs torch: pip install "opstwin[logs]"')
     window, timed = window_size(window_arg)
+    session = sessions(group, session_re, labels_file, window)
     if out is not None:
         check_out(out, force)
     t0 = time.perf_counter()  # clock-ok: reported speed only
     miner = make_miner()
     groups: dict[str, int] = {}
-    train = mine_or_exit(train_file, fmt, miner, quiet, group, groups, timed) if train_file else None
-    test = mine_or_exit(file, fmt, miner, quiet, group, groups, timed)
+    train = mine_or_exit(train_file, fmt, miner, quiet, group, groups, timed, session) if train_file else None
+    test = mine_or_exit(file, fmt, miner, quiet, group, groups, timed, session)
+    if labels_file is not None:
+        from opstwin.logs.labels import LabelError, label_lines, read_labels
+
+        try:
+            labels = read_labels(labels_file)
+        except LabelError as exc:
+            fail(str(exc))
+        for mined in (train, test):
+            if mined is not None:
+                mined.anomalous = label_lines(mined.group, groups, labels)
     lines = test.stats.lines + (train.stats.lines if train else 0)
     try:
         results = run_detectors(split(test, train, train_fraction, window), tuple(names), window, seed, train_on)
@@ -185,7 +224,8 @@ def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, gro
         fail(str(exc))
     seconds = time.perf_counter() - t0  # clock-ok
     how = f"trained on {train_file.name}" if train_file else f"first {train_fraction:g} trained on"
-    heading = f"{file.name} ({fmt.name}, window {window_arg}{f' per {group}' if group else ''}, {how}, train on {train_on})"
+    per = f" per {group}" if group else f" per session {session_re}" if session_re else ""
+    heading = f"{file.name} ({fmt.name}, window {window_arg}{per}, {how}, train on {train_on})"
     if test.anomalous is None and not quiet:
         click.echo(f"{file}: the {fmt.name} format carries no labels: counts only, no precision or recall", err=True)
     md = detect_markdown(results, heading)
@@ -193,6 +233,7 @@ def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, gro
     click.echo(f"scored {lines:,} lines in {seconds:.2f} s: {lines / max(seconds, 1e-9):,.0f} lines/s", err=True)
     if out is not None:
         write(out, md, [r.row() for r in results],
-              {"file": str(file), "format": fmt.name, "window": window_arg, "group": group, "train": str(train_file) if train_file else None,
+              {"file": str(file), "format": fmt.name, "window": window_arg, "group": group, "session": session_re,
+               "labels": str(labels_file) if labels_file else None, "train": str(train_file) if train_file else None,
                "train_fraction": None if train_file else train_fraction, "train_on": train_on, "seed": seed,
                "lines": lines, "seconds": round(seconds, 3)})

@@ -100,7 +100,7 @@ def split(test: Mined, train: Mined | None, train_fraction: float, window: float
             raise DetectError("--train and FILE must both carry labels or both not (use the same --format)")
         parts = [_part(train, 0, train.n), _part(test, 0, test.n)]
     else:
-        step = int(window) if test.time is None else 1
+        step = int(window) if test.time is None and window <= test.n else 1  # (a whole session is 'huge')
         cut = int(test.n * train_fraction) // step * step
         parts = [_part(test, 0, cut), _part(test, cut, test.n)]
     clusters, labels, segments, times = [], [], [], []

@@ -61,11 +61,13 @@ class Mined:
 
 
 def mine(path: Path, fmt: LogFormat, miner=None, progress: Progress | None = None, group: str | None = None,
-         groups: dict[str, int] | None = None, timed: bool = False) -> Mined:
+         groups: dict[str, int] | None = None, timed: bool = False, session: re.Pattern[str] | None = None) -> Mined:
     """Read `path` in `fmt` and mine every line's Content (continuing `miner` if given, so that two
     files share cluster ids). With `group` (a field of `fmt`, e.g. Node), each line also gets an id of
     that field's value (from `groups`, shared between files, grown as values appear); with `timed`,
-    its Timestamp field as seconds (a line whose Timestamp is not a number counts as malformed)."""
+    its Timestamp field as seconds (a line whose Timestamp is not a number counts as malformed). With
+    `session` instead of `group`, a line's session is the first match of that regex in its Content
+    (e.g. an HDFS block id; a line that names none is in the session ``""``)."""
     if group is not None and group not in fmt.fields:
         raise ValueError(f"--group: the {fmt.name} format has no field {group!r}; it has {', '.join(fmt.fields)}")
     if timed and "Timestamp" not in fmt.fields:
@@ -92,11 +94,14 @@ def mine(path: Path, fmt: LogFormat, miner=None, progress: Progress | None = Non
             labels.append(m.group("Label") != "-")
         if group is not None:
             keys.append(groups.setdefault(m.group(group), len(groups)))
+        elif session is not None:
+            found = session.search(m.group("Content"))
+            keys.append(groups.setdefault(found.group(0) if found else "", len(groups)))
     seconds = time.perf_counter() - t0  # clock-ok
     templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
     return Mined(path, np.frombuffer(lines, dtype=np.int64), np.frombuffer(clusters, dtype=np.int32),
                  np.frombuffer(bytes(labels), dtype=np.bool_) if labelled else None,
-                 np.frombuffer(keys, dtype=np.int32) if group else None,
+                 np.frombuffer(keys, dtype=np.int32) if group or session else None,
                  np.frombuffer(stamps, dtype=np.float64) if timed else None, templates, stats, seconds)
 
 
