@@ -260,7 +260,7 @@ def test_every_detector_runs_from_the_command_line(cli):
     (["--format", "OpenSSH"], "no line fits the OpenSSH format"),
     (["--format", "opstwin", "--group", "Host"], "has no field 'Host'"),
     (["--format", "Linux", "--window", "5m"], "needs a Timestamp field"),
-    (["--format", "opstwin", "--window", "often"], "--window often: neither a number of lines nor a duration"),
+    (["--format", "opstwin", "--window", "often"], "--window often: neither a number of lines, a duration nor `session`"),
     (["--format", "opstwin", "--detector", "bert"], "--detector bert: unknown"),
     (["--format", "opstwin", "--train-fraction", "0.01"], "nothing to train on"),
 ])

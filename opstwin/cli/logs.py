@@ -39,23 +39,6 @@ def progress_printer(path: Path, quiet: bool):
     return show
 
 
-def mine_or_exit(path: Path, fmt, miner=None, quiet: bool = False, group: str | None = None,
-                 groups: dict[str, int] | None = None, timed: bool = False, session=None):
-    """Mine `path`; a file in which no line fits the format is bad input (exit 2)."""
-    from opstwin.logs.parsing import mine
-
-    try:
-        mined = mine(path, fmt, miner, progress_printer(path, quiet), group, groups, timed, session)
-    except ValueError as exc:  # a --group field, or a Timestamp, that the format does not have
-        fail(str(exc))
-    if mined.n == 0:
-        fail(f"{path}: no line fits the {fmt.name} format ({mined.stats.lines} lines read); "
-             f"check --format (`opstwin logs formats` lists them)")
-    if mined.stats.malformed and not quiet:
-        click.echo(f"{path}: {mined.stats.note()}", err=True)
-    return mined
-
-
 WHOLE_SESSION = 1e18  # lines: --window session, one window per session
 
 
@@ -123,7 +106,8 @@ def formats_cmd() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")
 def parse_cmd(file: Path, fmt, truth: Path | None, out: Path | None, force: bool, quiet: bool) -> None:
     """Mine FILE's templates with the monitor's drain3 set-up; with ground truth, grouping and parsing accuracy."""
-    from opstwin.logs.parsing import TruthError, read_truth, score_parsing
+    from opstwin.logs.parsing import mine, read_truth, score_parsing
+    from opstwin.logs.reader import LogInputError
     from opstwin.logs.report import parse_markdown, write, write_templates
 
     if out is not None:
@@ -131,13 +115,13 @@ def parse_cmd(file: Path, fmt, truth: Path | None, out: Path | None, force: bool
     default = file.with_name(file.name + "_structured.csv")
     truth = truth or (default if default.is_file() else None)
     t0 = time.perf_counter()  # clock-ok: reported speed only
-    mined = mine_or_exit(file, fmt, quiet=quiet)
-    score = None
-    if truth is not None:
-        try:
-            score = score_parsing(mined, read_truth(truth))
-        except TruthError as exc:
-            fail(str(exc))
+    try:
+        mined = mine(file, fmt, progress=progress_printer(file, quiet))
+        score = score_parsing(mined, read_truth(truth)) if truth is not None else None
+    except LogInputError as exc:
+        fail(str(exc))
+    if mined.stats.malformed and not quiet:
+        click.echo(f"{file}: {mined.stats.note()}", err=True)
     seconds = time.perf_counter() - t0  # clock-ok
     md = parse_markdown(mined, score, f"{file.name} ({fmt.name}){f', truth {truth.name}' if truth else ''}")
     click.echo(md, nl=False)
@@ -182,8 +166,8 @@ def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, gro
                labels_file: Path | None, train_file: Path | None,
                train_fraction: float, train_on: str, seed: int, out: Path | None, force: bool, quiet: bool) -> None:
     """Detect anomalous windows and lines of FILE; with labels, precision, recall and F1 per window and per line."""
-    from opstwin.logs.detect import DETECTORS, DetectError, run_detectors, split
-    from opstwin.logs.parsing import make_miner
+    from opstwin.logs.detect import DETECTORS, detect_files
+    from opstwin.logs.reader import LogInputError
     from opstwin.logs.report import detect_markdown, write
 
     names: list[str] = []
@@ -203,25 +187,14 @@ def detect_cmd(file: Path, fmt, detectors: tuple[str, ...], window_arg: str, gro
     if out is not None:
         check_out(out, force)
     t0 = time.perf_counter()  # clock-ok: reported speed only
-    miner = make_miner()
-    groups: dict[str, int] = {}
-    train = mine_or_exit(train_file, fmt, miner, quiet, group, groups, timed, session) if train_file else None
-    test = mine_or_exit(file, fmt, miner, quiet, group, groups, timed, session)
-    if labels_file is not None:
-        from opstwin.logs.labels import LabelError, label_lines, read_labels
-
-        try:
-            labels = read_labels(labels_file)
-        except LabelError as exc:
-            fail(str(exc))
-        for mined in (train, test):
-            if mined is not None:
-                mined.anomalous = label_lines(mined.group, groups, labels)
-    lines = test.stats.lines + (train.stats.lines if train else 0)
     try:
-        results = run_detectors(split(test, train, train_fraction, window), tuple(names), window, seed, train_on)
-    except DetectError as exc:
+        results, test, train = detect_files(
+            file, fmt, detectors=tuple(names), window=window, timed=timed, group=group, session=session,
+            labels=labels_file, train=train_file, train_fraction=train_fraction, train_on=train_on, seed=seed,
+            progress=lambda path: progress_printer(path, quiet), note=None if quiet else lambda s: click.echo(s, err=True))
+    except LogInputError as exc:
         fail(str(exc))
+    lines = test.stats.lines + (train.stats.lines if train else 0)
     seconds = time.perf_counter() - t0  # clock-ok
     how = f"trained on {train_file.name}" if train_file else f"first {train_fraction:g} trained on"
     per = f" per {group}" if group else f" per session {session_re}" if session_re else ""

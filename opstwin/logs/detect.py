@@ -14,20 +14,24 @@ line of a window it flags; DeepLog flags lines).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from opstwin.logs import windows as W
 from opstwin.logs.detectors import WINDOW_DETECTORS, fit_predict
-from opstwin.logs.parsing import Mined
+from opstwin.logs.formats import LogFormat
+from opstwin.logs.parsing import Mined, make_miner, mine
+from opstwin.logs.reader import LogInputError, Progress
 
 DETECTORS = (*WINDOW_DETECTORS, "deeplog")
 
 
-class DetectError(ValueError):
+class DetectError(LogInputError):
     """Detection cannot run as asked (the message says why, in one line)."""
 
 
@@ -169,3 +173,32 @@ def run_detectors(s: Split, names: tuple[str, ...], window: float, seed: int, tr
         results.append(Result(name, train_samples, n - cut, len(flagged_w), int(lines.sum()), int(flagged_w.sum()),
                               round(seconds, 3), line_c, window_c))
     return results
+
+
+def detect_files(file: Path, fmt: LogFormat, *, detectors: tuple[str, ...] = DETECTORS, window: float = 20,
+                 timed: bool = False, group: str | None = None, session: re.Pattern[str] | None = None,
+                 labels: Path | None = None, train: Path | None = None, train_fraction: float = 0.5,
+                 train_on: str = "normal", seed: int = 1, progress: Callable[[Path], Progress | None] | None = None,
+                 note: Callable[[str], None] | None = None) -> tuple[list[Result], Mined, Mined | None]:
+    """What ``opstwin logs detect`` does: mine `train` (if any) and `file` with one miner, label by
+    session from `labels` (if any), split, run `detectors`. Returns the results and the mined files;
+    raises :class:`LogInputError` for input it cannot use."""
+    miner, groups = make_miner(), {}
+
+    def read(path: Path) -> Mined:
+        mined = mine(path, fmt, miner, progress(path) if progress else None, group, groups, timed, session)
+        if mined.stats.malformed and note:
+            note(f"{path}: {mined.stats.note()}")
+        return mined
+
+    trained = read(train) if train is not None else None
+    tested = read(file)
+    if labels is not None:
+        from opstwin.logs.labels import label_lines, read_labels
+
+        by_session = read_labels(labels)
+        for mined in (trained, tested):
+            if mined is not None:
+                mined.anomalous = label_lines(mined.group, groups, by_session)
+    results = run_detectors(split(tested, trained, train_fraction, window), detectors, window, seed, train_on)
+    return results, tested, trained

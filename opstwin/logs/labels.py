@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from opstwin.logs.reader import LogInputError
+
 NORMAL = frozenset({"-", "normal", "Normal", "NORMAL", "0"})
 
 
-class LabelError(ValueError):
+class LabelError(LogInputError):
     """A label file that cannot be read (the message names the file and line)."""
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from opstwin.logs.formats import LogFormat
-from opstwin.logs.reader import Progress, ReadStats, read
+from opstwin.logs.reader import LogInputError, Progress, ReadStats, read
 
 
 def make_miner():
@@ -69,9 +69,9 @@ def mine(path: Path, fmt: LogFormat, miner=None, progress: Progress | None = Non
     `session` instead of `group`, a line's session is the first match of that regex in its Content
     (e.g. an HDFS block id; a line that names none is in the session ``""``)."""
     if group is not None and group not in fmt.fields:
-        raise ValueError(f"--group: the {fmt.name} format has no field {group!r}; it has {', '.join(fmt.fields)}")
+        raise LogInputError(f"--group: the {fmt.name} format has no field {group!r}; it has {', '.join(fmt.fields)}")
     if timed and "Timestamp" not in fmt.fields:
-        raise ValueError(f"--window as a duration needs a Timestamp field (seconds), which the {fmt.name} "
+        raise LogInputError(f"--window as a duration needs a Timestamp field (seconds), which the {fmt.name} "
                          f"format does not have; give --window in lines")
     miner = miner if miner is not None else make_miner()
     # what TemplateMiner.add_log_message does, minus its result dict (a template string per line)
@@ -98,6 +98,9 @@ def mine(path: Path, fmt: LogFormat, miner=None, progress: Progress | None = Non
             found = session.search(m.group("Content"))
             keys.append(groups.setdefault(found.group(0) if found else "", len(groups)))
     seconds = time.perf_counter() - t0  # clock-ok
+    if not lines:
+        raise LogInputError(f"{path}: no line fits the {fmt.name} format ({stats.lines} lines read); check --format "
+                            f"(`opstwin logs formats` lists them)")
     templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
     return Mined(path, np.frombuffer(lines, dtype=np.int64), np.frombuffer(clusters, dtype=np.int32),
                  np.frombuffer(bytes(labels), dtype=np.bool_) if labelled else None,
@@ -114,7 +117,7 @@ def canonical(template: str) -> str:
     return " ".join("<*>" if _PLACEHOLDER.search(token) else token for token in template.split())
 
 
-class TruthError(ValueError):
+class TruthError(LogInputError):
     """A structured CSV that cannot be read as ground truth (the message names the file)."""
 
 

@@ -16,6 +16,10 @@ from typing import Callable, Iterator
 
 from opstwin.logs.formats import LogFormat
 
+class LogInputError(ValueError):
+    """Input the log commands cannot use: the message names what and where, in one line."""
+
+
 Progress = Callable[[int, int, int], None]  # (bytes read, total bytes, lines read)
 PROGRESS_STEPS = 10  # reports per file (every 10% of its bytes)
 
