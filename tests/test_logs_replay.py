@@ -365,3 +365,16 @@ def test_bad_session_options_are_one_line(cli, args, message):
     cli.write("lab.csv", "BlockId,Label\nblk_-9000,Normal\n")
     r = cli("logs", "detect", log, "--format", "HDFS", *args)
     assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_train_on_twin_logs_test_on_a_real_format(cli):
+    """The twin writes BGL; a detector trained on it scores a BGL file (here the fixture)."""
+    faulty = cli.write("faulty.yaml", FAULTY)
+    r = cli("run", faulty, "--transport", "inproc", "-q", "--no-agents", "--logs-out", "twin.log",
+            "--logs-format", "BGL")
+    assert r.exit_code == 0, r.output
+    assert get_format("BGL").regex.match((cli.folder / "twin.log").read_text().splitlines()[0])
+    r = cli("logs", "detect", FIXTURES / "BGL.log", "--format", "BGL", "--train", "twin.log", "--window", "2",
+            "--detector", "pca")
+    assert r.exit_code == 0, r.output
+    assert "| pca |" in r.output and "1 malformed line(s) skipped" in r.output
