@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -231,12 +231,19 @@ class LogBatch:
     def read(self, services: Iterable[int], limit: int = 20) -> list[LogLine]:
         """The text of up to `limit` lines of each service in `services` (a proportional, deterministic
         sample when it wrote more), in service order."""
+        return [LogLine(s, text) for s, _, text in self._lines(services, limit)]
+
+    def truth(self, services: Iterable[int], limit: int) -> list[tuple[int, str, str]]:
+        """(service, template name, text) of the lines :meth:`read` gives: ground truth for exports
+        (opstwin/logs/export.py) and tests, never for agents."""
+        return [(s, TEMPLATES[tp].name, text) for s, tp, text in self._lines(services, limit)]
+
+    def _lines(self, services: Iterable[int], limit: int) -> Iterator[tuple[int, int, str]]:
         want = np.unique(np.fromiter((int(s) for s in services), dtype=np.int64))
         if not len(want) or not len(self._service):
-            return []
+            return
         lo = np.searchsorted(self._service, want, side="left")
         hi = np.searchsorted(self._service, want, side="right")
-        out: list[LogLine] = []
         for s, a, b in zip(want.tolist(), lo.tolist(), hi.tolist()):
             if a == b:
                 continue
@@ -249,8 +256,7 @@ class LogBatch:
             for k, tp in enumerate(tpl.tolist()):
                 h = _mix(self._seed, self._tick, s, k, tp)
                 when = self._t - (h % 10_000) / 1000.0  # within the tick that just ended
-                out.append(LogLine(s, render(tp, when, _params(h, name, deps, host))))
-        return out
+                yield s, tp, render(tp, when, _params(h, name, deps, host))
 
     def counts(self) -> list[tuple[int, str, int]]:
         """(service, template name, count) triples: ground truth for tests and exports, never for agents."""

@@ -14,18 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable
 
 import click
 
+from opstwin.cli.common import check_out, fail, probe_writable  # noqa: F401 - re-exported
 from opstwin.scenarios.errors import ScenarioError
 from opstwin.scenarios.library import NotFound, resolve
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One line `opstwin: ...` on stderr and exit (2: bad input); never a traceback."""
-    click.echo(f"opstwin: {message}", err=True)
-    sys.exit(code)
 
 
 def say(message: str) -> None:
@@ -95,37 +90,6 @@ def xmpp_address(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv"})  # what one run writes
-
-
-def check_out(out: Path, force: bool, replaceable: frozenset[str] = frozenset()) -> None:
-    """Refuse to write results over a non-empty folder (or onto a file) unless --force. A folder
-    holding only `replaceable` files (a previous run's own output) is rewritten: nothing else is lost."""
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out}: is a file, not a folder")
-    if out.is_dir() and any(p.name not in replaceable for p in out.iterdir()) and not force:
-        fail(f"--out {out}: folder is not empty; pick another or add --force to write over it")
-    try:
-        probe_writable(out)
-    except OSError as exc:
-        fail(f"--out {out}: cannot write there ({exc.strerror or exc})")
-
-
-def probe_writable(folder: Path) -> None:
-    """Create `folder` (and parents) and a file in it, then remove what was made: a read-only or
-    missing place fails here, before a run, rather than halfway through one."""
-    import tempfile
-
-    made = []
-    for parent in reversed([folder, *folder.parents]):
-        if not parent.exists():
-            parent.mkdir()
-            made.append(parent)
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    finally:
-        for path in reversed(made):
-            path.rmdir()
 
 
 class Commands(click.Group):
@@ -207,22 +171,28 @@ def schema() -> None:
 @click.option("--human-wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
               help="Attended run (spade): wait this long for the scenario's human to approve/deny over XMPP; "
                    "0 keeps the YAML default decision (reproducible).")
+@click.option("--logs-out", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Also write every log line the twin writes to FILE (labels from ground truth) and the "
+                   "template truth to FILE_structured.csv, for `opstwin logs`.")
+@click.option("--logs-format", default="opstwin", show_default=True, metavar="NAME",
+              help="The format of --logs-out (`opstwin logs formats`), e.g. BGL; labels need a <Label> field.")
 def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: bool, quiet: bool, transport: str,
         processes: int, xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
-        human_wait: float) -> None:
+        human_wait: float, logs_out: Path | None, logs_format: str) -> None:
     """Run one scenario (a FILE or a library name, see `opstwin list`); writes incidents.jsonl and summary.json."""
     scenario = load_or_exit(file, warn=not quiet and not no_agents)
     seed = scenario.seed if seed is None else seed
     out = out or Path("runs") / f"{scenario.name}-{seed}"
     check_out(out, force, RUN_FILES)
+    export = logs_export(logs_out, logs_format, force) if logs_out is not None else None
     from opstwin.cli.progress import live_progress, print_summary, starting_line
     from opstwin.engine.runner import run as run_scenario
 
     if not quiet:
         say(starting_line(scenario, seed, agents=not no_agents, transport=transport, processes=processes, xmpp=xmpp))
-    with live_progress(scenario, enabled=not quiet, seed=seed) as progress:
+    with live_progress(scenario, enabled=not quiet, seed=seed) as progress, export or _nothing():
         try:
-            summary = run_scenario(scenario, seed=seed, out=out, agents=not no_agents, progress=progress,
+            summary = run_scenario(scenario, seed=seed, out=out, agents=not no_agents, progress=progress, on_frame=export,
                                    transport=transport, processes=processes, xmpp=xmpp,
                                    transport_options={"round_timeout": round_timeout, "join_file": join_file,
                                                       "remote": remote.split(",") if remote else None,
@@ -236,6 +206,30 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
                 out.rmdir()  # no half-written results
             fail(str(exc))
     print_summary(summary, out)
+    if export is not None:
+        say(f"logs: {export.lines} lines ({export.anomalous} labelled anomalous) in {export.path}, "
+            f"templates in {export.truth_path}")
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def logs_export(path: Path, fmt: str, force: bool):
+    """The --logs-out frame hook, its file opened; one line and exit 2 for a bad format or an existing file."""
+    from opstwin.logs.export import LogExport
+    from opstwin.logs.formats import get_format
+
+    try:
+        log_format = get_format(fmt)
+    except ValueError as exc:
+        fail(f"--logs-format: {exc}")
+    if path.exists() and not force:
+        fail(f"--logs-out {path}: file exists; pick another or add --force to write over it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return LogExport(path, log_format)
 
 
 @main.command("list")
@@ -475,6 +469,14 @@ def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> Non
             raise
         fail(str(exc))
 
+
+def _add_logs() -> None:
+    from opstwin.cli.logs import logs
+
+    main.add_command(logs)
+
+
+_add_logs()
 
 if __name__ == "__main__":
     main()
