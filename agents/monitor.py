@@ -29,8 +29,10 @@ its host or its disk, as the frame's change feed shows) or on anything it calls:
 or a network reset's dropped connections, and their echo upstream, are the change's, as an SRE silences alerts for a maintenance window. What
 still looks wrong after the grace alerts; what already alerted stays alerting. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
 ``log:<signal>`` (a signal of the mined log templates, agents/logreader.py), ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
-``host_cpu``, ``host_net_latency``, and ``memory_growth``: memory that, growing steadily while
-load does not, will reach the GC threshold within an hour) with their values.
+``host_cpu``, ``host_net_latency``, ``memory_growth``: memory that, growing steadily while
+load does not, will reach the GC threshold within an hour, and ``latency_regression``: p99 since a
+version change twice its level before it, as deployment verification would see, even within SLO)
+with their values.
 
 Asked by the guard (``sli_query``), a monitor answers with an SLI of the services asked for
 that are in its shard, from its latest frame, as counts of objectives met: each service has
@@ -76,6 +78,11 @@ MEMORY_LIMIT = 0.8  # share of the limit where GC pauses start: the threshold a 
 MEMORY_HORIZON = 3600.0  # seconds: growth that reaches MEMORY_LIMIT this soon is a symptom (memory_growth)
 MEMORY_MIN_GROWTH = 0.05 / 3600  # share per second: slower drift (diurnal load) is not a trend
 MEMORY_MIN_RISE = 0.05  # and memory must stand this far above its warm-up level
+# deployment verification (as canary analysis does): p99 after a version change against before it
+VERIFY_WINDOW = 3600.0  # seconds after a version change during which its latency is compared
+LATENCY_BEFORE = 1800.0  # seconds: time constant of the slow p99/SLO average a release is compared with
+REGRESSION_FACTOR = 2.0  # p99 this many times its level before the release ...
+REGRESSION_MIN = 0.03  # ... and at least this much more (a share of the SLO): a latency_regression
 
 
 @dataclass
@@ -132,6 +139,9 @@ class Monitor(Agent):
         self._mem_fast: np.ndarray | None = None  # memory smoothed over MEMORY_FAST and MEMORY_SLOW (the trend)
         self._mem_slow: np.ndarray | None = None
         self._mem_sum = np.zeros(n)  # memory summed over the warm-up (its level)
+        self._lat_slow: np.ndarray | None = None  # p99/SLO averaged over LATENCY_BEFORE
+        self._lat_before = np.zeros(n)  # the slow average when each service's version last changed
+        self._deployed = np.full(n, -np.inf)  # each service's last version change seen
         self._prev_disk = np.zeros(len(self.disks))
         self._disk_growth = np.zeros(len(self.disks))
         self.mean = self.std = None
@@ -219,6 +229,23 @@ class Monitor(Agent):
         return ((growth > MEMORY_MIN_GROWTH) & (self._mem_fast + growth * MEMORY_HORIZON >= MEMORY_LIMIT)
                 & (self._mem_fast > level + MEMORY_MIN_RISE) & steady_load)
 
+    def _latency_regression(self, f: Frame, raw_lat: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Services whose smoothed p99 since a version change stands REGRESSION_FACTOR times its level
+        before the change, within VERIFY_WINDOW, while their load is steady: a slower release, even
+        one still within its SLO (a surge slows everything, so it does not count)."""
+        if self._lat_slow is None:
+            self._lat_slow = raw_lat.copy()
+        deployed = f.deployed_at[self.sel]
+        changed = np.flatnonzero(deployed != self._deployed)
+        if len(changed):  # a new version: remember how it was before
+            self._lat_before[changed] = self._lat_slow[changed]
+            self._deployed[changed] = deployed[changed]
+        self._lat_slow += min(1.0, self.tick_seconds / LATENCY_BEFORE) * (raw_lat - self._lat_slow)
+        before = self._lat_before
+        steady_load = f.rate[self.sel] <= 1.5 * self._rate_avg + 1.0
+        return ((f.t - deployed < VERIFY_WINDOW) & (lat > REGRESSION_FACTOR * before)
+                & (lat > before + REGRESSION_MIN) & steady_load)
+
     def _learn(self, f: Frame, X: np.ndarray) -> None:
         self._track_rate(f, np.zeros(len(self.idx), dtype=bool))
         self._mem_sum += X[3]
@@ -280,12 +307,14 @@ class Monitor(Agent):
             "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
             "memory": mem > MEMORY_LIMIT,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
             "memory_growth": self._memory_growth(f),
+            "latency_regression": self._latency_regression(f, raw_lat, lat),
             "restarts": restarts > 0,
             "down": down > 0,
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
         }
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
         self._sure = ((down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1]) | flags["memory_growth"]
+                      | flags["latency_regression"]
                       | ((err > np.maximum(0.05, m[0] * 10)) & many))
         return flags
 

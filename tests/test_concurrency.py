@@ -216,3 +216,15 @@ def test_a_slow_memory_leak_is_caught_by_its_trend_before_gc_pauses(tmp_path):
     assert "memory_growth" in first["body"]["symptoms"] and first["body"]["values"]["memory"] < 0.8
     assert leak["mitigated"] and leak["rca_type_ac1"]
 
+
+
+def test_a_release_twice_as_slow_is_caught_by_deployment_verification_within_its_slo(tmp_path):
+    """A release of auth 2.5 times slower stays well within auth's SLO, so no SLO rule fires;
+    comparing p99 after the version change with before it does, and the rollback follows."""
+    faults = [{"type": "bad_deployment", "target": "auth", "at": "1h", "latency_factor": 2.5}]
+    summary = run(_scenario(faults, duration="3h"), seed=1, out=tmp_path, agents=True)
+    release = summary["faults"][0]
+    assert release["ttd_s"] is not None and release["ttd_s"] < 600
+    first = next(e for e in _events(tmp_path, "msg") if e["type"] == "alert" and e["body"]["component"] == "auth")
+    assert "latency_regression" in first["body"]["symptoms"] and first["body"]["values"]["p99_slo"] < 1.0
+    assert release["mitigated"] and release["rca_type_ac1"]
