@@ -94,7 +94,7 @@ def xmpp_address(ctx: click.Context, param: click.Parameter, value: str | None) 
     return f"{host}:{port}"
 
 
-RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv"})  # what one run writes
+RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv", "series.npz", "logs.csv.gz"})  # what one run writes
 
 
 def check_out(out: Path, force: bool, replaceable: frozenset[str] = frozenset()) -> None:
@@ -207,9 +207,11 @@ def schema() -> None:
 @click.option("--human-wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
               help="Attended run (spade): wait this long for the scenario's human to approve/deny over XMPP; "
                    "0 keeps the YAML default decision (reproducible).")
+@click.option("--record-series", is_flag=True,
+              help="Also write the telemetry series (series.npz) and log lines (logs.csv.gz), for `opstwin rca export`.")
 def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: bool, quiet: bool, transport: str,
         processes: int, xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
-        human_wait: float) -> None:
+        human_wait: float, record_series: bool) -> None:
     """Run one scenario (a FILE or a library name, see `opstwin list`); writes incidents.jsonl and summary.json."""
     scenario = load_or_exit(file, warn=not quiet and not no_agents)
     seed = scenario.seed if seed is None else seed
@@ -226,7 +228,8 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
                                    transport=transport, processes=processes, xmpp=xmpp,
                                    transport_options={"round_timeout": round_timeout, "join_file": join_file,
                                                       "remote": remote.split(",") if remote else None,
-                                                      "say": say, "human_wait": human_wait})
+                                                      "say": say, "human_wait": human_wait},
+                                   record_series=record_series)
         except KeyboardInterrupt:  # the runner has ended the log with run_aborted; keep it
             fail(f"interrupted; the log so far is in {out / 'incidents.jsonl'}", code=130)
         except Exception as exc:  # an XMPP server down or refusing login: one line, exit 2
@@ -312,10 +315,12 @@ def faults_cmd(as_json: bool) -> None:
               help="Write the baseline variant's means to this file (for --check).")
 @click.option("--dask", default=None, metavar="ADDRESS",
               help='Run on this Dask scheduler instead of local processes (needs pip install "opstwin[dask]").')
+@click.option("--record-series", is_flag=True,
+              help="Every run also writes its telemetry series and log lines (for `opstwin rca export`).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out: Path, force: bool,
              variants: tuple[str, ...], baselines: bool, check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None,
-             dask: str | None, quiet: bool) -> None:
+             dask: str | None, record_series: bool, quiet: bool) -> None:
     """Run scenario PATHS (files, folders or library names) for seeds 1..N; write results, report.md and plots to --out."""
     import shlex
 
@@ -335,7 +340,8 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
         parsed = parse_variants(variants)
         code = run_eval(files, seeds=seeds, out=out, variants=parsed, jobs=jobs, transport=transport,
                         dask=client, check=check, tolerances=tolerances, write_baseline=write_baseline,
-                        command=command, say=lambda s: click.echo(s, err=True), progress=not quiet)
+                        command=command, say=lambda s: click.echo(s, err=True), progress=not quiet,
+                        record_series=record_series)
     except ScenarioError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
