@@ -450,6 +450,71 @@ def bench_fuzz_cmd(mutants: int, seed: int, timeout: float) -> None:
         sys.exit(1)
 
 
+@main.group()
+def rca() -> None:
+    """Root-cause analysis interop: export runs as RCAEval cases, score RCA methods beside the team."""
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from opstwin.twin.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r}: must be a positive duration, e.g. 10m")
+    return seconds
+
+
+@rca.command("export")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the cases.")
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
+@click.option("--before", default="10m", show_default=True, callback=_duration, metavar="DURATION",
+              help="Normal window before each injection.")
+@click.option("--after", default="10m", show_default=True, callback=_duration, metavar="DURATION",
+              help="Anomalous window from each injection on.")
+@click.option("--variant", default="baseline", show_default=True, help="Of an eval folder, the variant to export.")
+def rca_export_cmd(source: Path, out: Path, force: bool, before: float, after: float, variant: str) -> None:
+    """Export the faults of a run folder (or of an eval folder's runs) made with --record-series as
+    RCAEval cases: one folder per fault with metrics.json, inject_time.txt, logs.csv and case.json."""
+    from opstwin.rca.export import ExportError, export
+
+    check_out(out, force)
+    try:
+        index = export(source, out, before=before, after=after, variant=variant, say=say)
+    except ExportError as exc:
+        fail(str(exc))
+    say(f"wrote {len(index['cases'])} cases to {out}" + (f" ({len(index['skipped'])} faults skipped: "
+                                                          "too close to the run's start or end)" if index["skipped"] else ""))
+
+
+@rca.command("score")
+@click.argument("cases", type=click.Path(path_type=Path))
+@click.option("--methods", default="baro,nsigma,circa,team", show_default=True,
+              help="Comma-separated: baro (fse-baro), nsigma, circa, rcaeval-baro (RCAEval), team (opstwin's diagnosis).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the report.")
+def rca_score_cmd(cases: Path, methods: str, jobs: int, quiet: bool) -> None:
+    """Run RCA methods on every exported case in CASES; AC@1, AC@3, Avg@5 with bootstrap CIs per fault type
+    and overall, written to CASES/rca_report.md and rca_scores.csv (each method's ranks: rca_ranks.jsonl)."""
+    from opstwin.rca.export import ExportError
+    from opstwin.rca.methods import EXTRA
+    from opstwin.rca.score import parse_methods, score
+
+    try:
+        names = parse_methods(methods)
+        result = score(cases, names, jobs=jobs)
+    except ExportError as exc:
+        fail(str(exc))
+    except ImportError as exc:
+        fail(f"{EXTRA} ({exc})")
+    if not quiet:
+        click.echo(result["report"])
+    say(f"scored {result['cases']} cases with {', '.join(names)}: {cases / 'rca_report.md'}, {cases / 'rca_scores.csv'}")
+
+
 @main.command("xmpp")
 @click.option("--port", type=click.IntRange(0, 65535), default=5222, show_default=True)
 @click.option("--public", is_flag=True, help="Also listen on this machine's network address (default: 127.0.0.1 only).")
