@@ -505,7 +505,15 @@ def rca_score_cmd(cases: Path, methods: str, jobs: int, quiet: bool) -> None:
 
     try:
         names = parse_methods(methods)
-        result = score(cases, names, jobs=jobs)
+        step = [0]
+
+        def progress(done: int, total: int) -> None:  # a line every tenth of the work
+            if quiet or done * 10 // total == step[0]:
+                return
+            step[0] = done * 10 // total
+            click.echo(f"rca score: {done}/{total} (case, method) pairs", err=True)
+
+        result = score(cases, names, jobs=jobs, progress=progress)
     except ExportError as exc:
         fail(str(exc))
     except ImportError as exc:

@@ -11,7 +11,8 @@ A case folder holds what an RCA method reads, in RCAEval's layout (its ``read_me
   a log scale at the point an exponential tail puts it (``P90_WEIGHT``), so it adds no information.
 - ``inject_time.txt``: the fault's start, integer Unix seconds (sim time 0 is ``EPOCH``).
 - ``logs.csv``: ``time,container_name,message``, the WARN/ERROR lines services wrote in the window.
-- ``case.json``: the ground truth (root component, its kind, a partition's peer, the fault type,
+- ``case.json``: the ground truth (root component, its kind, a partition's peer, the services
+  placed on a faulty host or disk, the fault type,
   the indicator column where one metric is the fault's own), where it came from (scenario, seed,
   variant, ``log_sha256``, run folder), the window, the other faults active in it, and the team's
   diagnosis of this fault from the run's incident log (for ``opstwin rca score --methods team``).
@@ -105,7 +106,8 @@ def _check_names(series: Series, run_dir: Path) -> None:
 
 
 def _value(v: float) -> float:
-    return round(float(v), 6)
+    """Seven significant digits: what float32 telemetry holds, without float64 noise in the file."""
+    return float(f"{v:.7g}")
 
 
 def export_run(src: Source, out: Path, before: float, after: float) -> tuple[list[str], list[str]]:
@@ -128,7 +130,7 @@ def export_run(src: Source, out: Path, before: float, after: float) -> tuple[lis
         start = float(f["start"])
         k0 = int(np.searchsorted(series.t, start - before, side="left"))
         k_inj = int(np.searchsorted(series.t, start, side="left"))
-        k1 = int(np.searchsorted(series.t, start + after, side="right"))
+        k1 = int(np.searchsorted(series.t, start + after, side="left"))  # [start - before, start + after)
         if k_inj - k0 < MIN_NORMAL or k1 <= k_inj:
             skipped.append(f"{case}: {k_inj - k0} samples before the injection, {k1 - k_inj} after "
                            f"(needs {MIN_NORMAL} and 1)")
@@ -143,13 +145,24 @@ def export_run(src: Source, out: Path, before: float, after: float) -> tuple[lis
         (folder / "inject_time.txt").write_text(f"{inject}\n")
         _write_logs(folder / "logs.csv", lines, series, start - before, start + after)
         (folder / "case.json").write_text(json.dumps(
-            _case(f, faults, summary, src, run_dir, before, after, inject, len(cols)), indent=1, sort_keys=True) + "\n")
+            _case(f, faults, summary, src, run_dir, before, after, inject, len(cols), _placed(f, series, k_inj)),
+            indent=1, sort_keys=True) + "\n")
         names.append(case)
     return names, skipped
 
 
+def _placed(f: dict[str, Any], series: Series, k: int) -> list[str]:
+    """The services placed on a faulty host (both hosts of a partition) or disk when it was injected."""
+    hosts = [h for h in (f["target"] if f["target_kind"] == "host" else None, (f.get("params") or {}).get("peer"))
+             if h in series.hosts]
+    on = np.isin(series.svc_host[min(k, len(series.svc_host) - 1)], [series.hosts.index(h) for h in hosts])
+    if f["target_kind"] == "disk" and f["target"] in series.disks:
+        on |= series.svc_disk == series.disks.index(f["target"])
+    return [s for s, yes in zip(series.services, on.tolist()) if yes]
+
+
 def _case(f: dict[str, Any], faults: list[dict[str, Any]], summary: dict[str, Any], src: Source, run_dir: Path,
-          before: float, after: float, inject: int, columns: int) -> dict[str, Any]:
+          before: float, after: float, inject: int, columns: int, placed: list[str]) -> dict[str, Any]:
     """case.json: ground truth, provenance, window, concurrent faults, the team's diagnosis."""
     start = float(f["start"])
     peer = (f.get("params") or {}).get("peer")
@@ -165,7 +178,7 @@ def _case(f: dict[str, Any], faults: list[dict[str, Any]], summary: dict[str, An
     return {
         "opstwin_case": 1,
         "root_cause": {"component": f["target"], "kind": f["target_kind"], "peer": peer,
-                       "components": [f["target"], *([peer] if peer else [])]},
+                       "components": [f["target"], *([peer] if peer else [])], "placed": placed},
         "fault": f["type"], "category": f.get("category"), "fault_id": f["id"], "params": f.get("params"),
         "indicator": f"{f['target']}_{indicator}" if indicator else None,
         "inject_time": inject, "start_s": start, "resolved_at_s": f.get("resolved_at"),
@@ -190,7 +203,7 @@ def _write_logs(path: Path, lines: list[tuple[float, str, str]], series: Series,
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["time", "container_name", "message"])
-        w.writerows((series.epoch + int(round(t)), s, m) for t, s, m in lines if lo <= t <= hi)
+        w.writerows((series.epoch + int(round(t)), s, m) for t, s, m in lines if lo <= t < hi)
 
 
 def export(path: Path, out: Path, *, before: float = 600.0, after: float = 600.0, variant: str = "baseline",

@@ -13,7 +13,10 @@ Each returns the ranking, best first: metric columns (``<component>_<metric>``) 
 packages, components for the team. They are the optional extra ``opstwin[rca]``; nothing here is
 imported until a method runs. CIRCA swallows its own exceptions and returns the unranked column
 order; that is caught here and reported as a failure (an empty ranking: a miss), not scored as
-if it were a ranking.
+if it were a ranking. CIRCA's PC search is given the case's distinct columns (near-duplicates
+dropped, as RCAEval's multi-source CIRCA does) and is not run on a case with more than
+``CIRCA_MAX_COLUMNS`` of them or not fewer than its samples (its test would be singular): a rule
+on the case's shape, not a wall-clock timeout, so a score does not depend on the machine.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ root cause is among the first k; Avg@5 is the mean of AC@1..AC@5. Two levels:
   component; repeats dropped, first place kept); the answer is the fault's component, or either
   host of a partition. Host and disk faults are answered by the host or disk, whose own series
   the cases carry.
+- ``root``: as ``service``, but a service placed on a faulty host or disk (either host of a
+  partition) counts too: the fault's root as ``opstwin.evaluation.metrics.fault_root`` has it. A
+  method that sees a failed disk's services erroring names them, not the disk.
 - ``indicator``: the ranking of columns itself against the fault's own column (``case.json``'s
   ``indicator``), for fault types that have one and methods that rank columns (not ``team``).
 
@@ -31,6 +34,7 @@ from opstwin.rca.export import METRIC_SUFFIXES, ExportError
 from opstwin.rca.methods import METHODS, MethodError, one_thread, quiet_warnings, rank
 
 KS = (1, 2, 3, 4, 5)
+LEVELS = ("service", "root", "indicator")
 OVERALL = "overall"
 KEEP_RANKS = 10  # ranks kept per case and method in rca_ranks.jsonl
 
@@ -85,6 +89,8 @@ def _score_case(task: tuple[str, str]) -> dict[str, Any]:
     row: dict[str, Any] = {"case": case_dir.name, "method": method, "fault": truth["fault"], "error": error,
                            "ranks": ranks[:KEEP_RANKS], "seconds": round(seconds, 3)}
     row["service"] = [bool(answers & set(comps[:k])) for k in KS]
+    root = answers | set(truth["root_cause"].get("placed") or [])
+    row["root"] = [bool(root & set(comps[:k])) for k in KS]
     indicator = truth.get("indicator")
     row["indicator"] = ([indicator in ranks[:k] for k in KS] if indicator and method != "team" else None)
     return row
@@ -122,9 +128,9 @@ def aggregate(rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
 
     scopes = [OVERALL, *sorted({r["fault"] for r in rows})]
     out: list[dict[str, Any]] = []
-    for level in ("service", "indicator"):
-        for method in methods:
-            for scope in scopes:
+    for level in LEVELS:
+        for scope in scopes:
+            for method in methods:
                 sel = [r for r in rows if r["method"] == method and (scope == OVERALL or r["fault"] == scope)
                        and r[level] is not None]
                 if not sel:
@@ -149,12 +155,31 @@ def _fmt(rec: dict[str, Any], name: str) -> str:
     return f"{rec[name]:.2f} [{rec[name + '_lo']:.2f}, {rec[name + '_hi']:.2f}]"
 
 
+def summary_table(table: list[dict[str, Any]], methods: list[str]) -> list[str]:
+    """The service level at a glance: a row per fault type, a column per method, each cell
+    `AC@1 [95% CI] · AC@3 · Avg@5` (the README's table)."""
+    recs = {(r["fault"], r["method"]): r for r in table if r["level"] == "service"}
+    scopes = list(dict.fromkeys(r["fault"] for r in table if r["level"] == "service"))
+    lines = ["| fault type | cases | " + " | ".join(methods) + " |", "| --- | --- |" + " --- |" * len(methods)]
+    for scope in scopes:
+        cells = []
+        for m in methods:
+            r = recs.get((scope, m))
+            cells.append("–" if r is None else f"{r['ac1']:.2f} [{r['ac1_lo']:.2f}, {r['ac1_hi']:.2f}] · "
+                         f"{r['ac3']:.2f} · {r['avg5']:.2f}" + (f" ({r['failed']} failed)" if r["failed"] else ""))
+        n = next(recs[(scope, m)]["cases"] for m in methods if (scope, m) in recs)
+        lines.append(f"| {'**overall**' if scope == OVERALL else scope} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(table: list[dict[str, Any]], methods: list[str], n_cases: int, source: str) -> str:
-    """rca_report.md: per level, one row per fault type and method (overall first)."""
+    """rca_report.md: the summary, then per level one row per fault type and method (overall first)."""
     lines = [f"# RCA scores: {n_cases} cases in `{source}`", "",
              "AC@1, AC@3, Avg@5 with 95% bootstrap intervals over cases; `failed`: cases the method could "
-             "not rank (counted as misses). Definitions in `opstwin/rca/score.py`.", ""]
+             "not rank (counted as misses). Definitions in `opstwin/rca/score.py`.", "",
+             "## Summary (service level: AC@1 [95% CI] · AC@3 · Avg@5)", "", *summary_table(table, methods), ""]
     for level, title in (("service", "Service level (the root component)"),
+                         ("root", "Root level (the component, or a service placed on a faulty host or disk)"),
                          ("indicator", "Indicator level (the fault's own column, where it has one)")):
         recs = [r for r in table if r["level"] == level]
         if not recs:
