@@ -329,7 +329,7 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
     from opstwin.scenarios.overrides import OverrideError, parse_variants
 
     command = shlex.join(["opstwin", "eval", *paths, "--seeds", str(seeds), *sum((["--variant", v] for v in variants),
-                         []), *(["--baselines"] if baselines else []),
+                         []), *(["--baselines"] if baselines else []), *(["--record-series"] if record_series else []),
                           *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
     if baselines:
         variants = (*variants, *BASELINE_VARIANTS)
