@@ -42,7 +42,7 @@ class ControlAgent(Agent):
             status = "succeeded" if ticket.status in ("succeeded", "undone") else "failed"
             ctx.send("inform-done" if status == "succeeded" else "failure", "action_result", requester,
                      ActionResult(task=task, action_id=ticket.id, action=ticket.action, target=ticket.target,
-                                  status=status, reason=ticket.reason))
+                                  status=status, reason=ticket.reason, finished_at=ticket.finished_at))
         self._finished = []
         for m in inbox:
             if m.kind == "action" and m.performative == "request":

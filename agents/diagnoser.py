@@ -29,7 +29,7 @@ from opstwin.agents.reasoners import Reasoner
 
 ESCALATED_QUIET = 3600.0  # an escalated incident closes after this long without alerts
 ORPHAN_WAIT = 120.0  # after an incident resolves, time for its callers to recover before what still alerts is diagnosed
-OWN = {"rate_spike", "down", "restarts", "memory"}  # symptoms a cascade does not give a caller
+OWN = {"rate_spike", "down", "restarts", "memory", "memory_growth"}  # symptoms a cascade does not give a caller
 # log signals a caller shows when something it depends on fails (its own lines are then about the call)
 CASCADE = {"log:upstream", "log:timeout", "log:slow", "log:overload", "log:tls", "log:reset", "log:error",
            "log:probe", "log:rate_limited"}

@@ -16,10 +16,16 @@ blamed only against a counterfactual: an action reaches its callers only through
 SLI *and* that of the action's own services fell by more than `tolerance`, while what those
 services call did not. Callers that got worse while the action's own services held or recovered,
 or own services that fell with their dependencies, were hurt by something else (a fault starting
-during `settle`), and undoing a fix then would reopen the fault it fixed. Errors an action
-causes on purpose (a rate limit's 429s at its target: DELIBERATE_ERRORS) are not held against it.
-If the action's incident resolves before it settles, it is not judged at all. On a regression the guard asks the control plane to undo the action and
-tells the coordinator the step was undone, so the incident goes back for another fix.
+during `settle`), and undoing a fix then would reopen the fault it fixed. The SLI reads server
+errors only: the 429s a rate limit answers are its purpose, counted apart (``Frame.throttled``).
+The baseline is the lower of the SLI at approval and the SLI the tick before the action took
+effect (monitors keep a few ticks): what got worse while it ran its course, before it could act,
+is not its doing (a second fault ramping up on the same service). If the action's incident
+resolves before it settles, it is not judged at all. On a regression the guard asks the control
+plane to undo the action and tells the coordinator the step was undone, so the incident goes back
+for another fix; an action whose undo would restore what the team diagnosed as the fault (a
+rollback, a config revert, a new certificate: KEPT_ON_REGRESSION) is kept, and the incident goes
+back all the same.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ from opstwin.agents.spec import GuardSpec
 from opstwin.twin.topology import Topology
 
 MAX_SCOPE = 50  # services in a blast radius: enough for the callers that matter, small to ask about
-DELIBERATE_ERRORS = {"rate_limit"}  # actions that turn requests away at their target on purpose
+# actions whose undo would restore what the team diagnosed as the fault (the release, the config, the
+# certificate): on a regression they are kept and the incident moves on, as an SRE would not redeploy
+# a release they just rolled back
+KEPT_ON_REGRESSION = frozenset({"rollback_deployment", "revert_config", "rotate_certificate"})
 
 
 def own_services(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
@@ -87,6 +96,7 @@ class Measure:
     task: str
     waiting: int
     reply: Message | None = None  # the approval request to answer once measured (None: a settle check)
+    at_tick: int | None = None  # a recent tick to measure instead of the latest (the one before an action took effect)
     approval: Approval | None = None
     good: int = 0
     total: int = 0
@@ -118,6 +128,7 @@ class Guard(Agent):
         super().__init__(name, seed)
         self.grants = grants if grants is not None else Grants()  # shared with control: see agents.approvals
         self.spec, self.topo, self.monitors = spec, topo, sorted(monitors)
+        self.tick_seconds = tick_seconds
         self.settle_ticks = max(1, math.ceil(spec.settle / tick_seconds))
         self.coordinator, self.control = coordinator, control
         self.watches: dict[str, Watch] = {}
@@ -156,6 +167,9 @@ class Guard(Agent):
         elif r.status == "succeeded":
             w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks
             ctx.wake_at(w.due)
+            if r.finished_at is not None:  # how things stood the tick before it took effect
+                before = round(r.finished_at / self.tick_seconds) - 1
+                self._measure(ctx, w, Measure(w.task, len(self.monitors), at_tick=before))
 
     def _resolved(self, ctx: Context, upd: IncidentUpdate) -> None:
         """The incident of a watched action resolved before it settled: the action fixed what it was
@@ -192,8 +206,7 @@ class Guard(Agent):
         conversation = ctx.new_conversation()
         self.measures[conversation] = measure
         for monitor in self.monitors:
-            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps,
-                             waive_errors=w.own if w.action in DELIBERATE_ERRORS else [])
+            query = SliQuery(task=measure.task, services=w.scope, own=w.own, deps=w.deps, at_tick=measure.at_tick)
             ctx.send("query-ref", "sli_query", monitor, query, conversation)
 
     def _answer(self, ctx: Context, m: Message) -> None:
@@ -221,6 +234,10 @@ class Guard(Agent):
             reply = ctx.send("inform", "approval", measure.reply.sender, a.model_copy(update={"sli": measure.sli}),
                              measure.reply.conversation)
             reply.meta[META] = self.grants.issue(a.task, a.action, a.target)
+        elif w is not None and measure.at_tick is not None:
+            # what got worse before the action took effect is not its doing: judge it from the lower baseline
+            w.before = min(1.0 if w.before is None else w.before, measure.sli)
+            w.before_own = min(1.0 if w.before_own is None else w.before_own, measure.own_sli)
         elif w is not None:
             self._check(ctx, w, measure)
 
@@ -245,7 +262,16 @@ class Guard(Agent):
         before_own = 1.0 if w.before_own is None else w.before_own
         before_deps = 1.0 if w.before_deps is None else w.before_deps
         tol = self.spec.tolerance
-        if after < before - tol and after_own < before_own - tol and m.deps_sli >= before_deps - tol:
+        regressed = after < before - tol and after_own < before_own - tol and m.deps_sli >= before_deps - tol
+        if regressed and w.action in KEPT_ON_REGRESSION:
+            ctx.log("tnr_kept", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
+                    before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))
+            ctx.send("failure", "action_result", self.coordinator,
+                     ActionResult(task=w.task, action_id=w.action_id, action=w.action, target=w.target,
+                                  status="regressed", reason="SLI of the blast radius regressed; kept: its undo "
+                                                             "would restore what was diagnosed faulty"))
+            del self.watches[w.task]
+        elif regressed:
             self.undos += 1
             ctx.log("tnr_violation", task=w.task, action=w.action, target=w.target, action_id=w.action_id,
                     before=before, after=after, own_before=before_own, own_after=after_own, scope=len(w.scope))

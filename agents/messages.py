@@ -99,8 +99,9 @@ class ActionResult(Body):
     action_id: str
     action: str
     target: str
-    status: Literal["running", "succeeded", "failed", "undone", "refused"]
+    status: Literal["running", "succeeded", "failed", "undone", "refused", "regressed"]  # regressed: kept, see guard
     reason: str = ""
+    finished_at: float | None = None  # sim time the action took effect (a finished action's result)
 
 
 class Approval(Body):
@@ -118,7 +119,7 @@ class SliQuery(Body):
     services: list[str]
     own: list[str] = Field(default_factory=list)  # the action's own services among them, also counted apart
     deps: list[str] = Field(default_factory=list)  # what the own services call, also counted apart
-    waive_errors: list[str] = Field(default_factory=list)  # services whose errors the action causes on purpose
+    at_tick: int | None = None  # judge this recent tick (monitors keep a few), not the latest
 
 
 class Sli(Body):

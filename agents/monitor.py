@@ -24,12 +24,13 @@ Detection is two-stage so that 10,000 services fit in a tick:
    failure is a large share.
 
 A component alerts after `persistence` flagged ticks and clears after `clear_after` normal
-ones. A service does not start alerting during or within CHANGE_GRACE after a change on it (an action on it,
+ones (restarts and failed requests are counted over windows, so an intermittent one adds up). A service does not start alerting during or within CHANGE_GRACE after a change on it (an action on it,
 its host or its disk, as the frame's change feed shows) or on anything it calls: a restart's dip
 or a network reset's dropped connections, and their echo upstream, are the change's, as an SRE silences alerts for a maintenance window. What
 still looks wrong after the grace alerts; what already alerted stays alerting. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
 ``log:<signal>`` (a signal of the mined log templates, agents/logreader.py), ``rate_spike``, ``disk_usage``, ``disk_filling``, ``io_errors``,
-``host_cpu``, ``host_net_latency``) with their values.
+``host_cpu``, ``host_net_latency``, and ``memory_growth``: memory that, growing steadily while
+load does not, will reach the GC threshold within an hour) with their values.
 
 Asked by the guard (``sli_query``), a monitor answers with an SLI of the services asked for
 that are in its shard, from its latest frame, as counts of objectives met: each service has
@@ -66,8 +67,15 @@ CHANGE_GRACE = 120.0  # seconds after a change window (an action) on a service b
 SLI_ERROR_FLOOR = 0.01  # a service's error rate counts as good below max(this, SLI_ERROR_FACTOR x baseline)
 SLI_ERROR_FACTOR = 3.0
 SLI_OBJECTIVES = 3  # per service: up, errors, p99
+SLI_HISTORY = 8  # ticks of objectives kept, so the guard can ask how things stood just before an action took effect
 ERROR_COUNT_SIGMAS = 3.0  # an error rule needs this many Poisson sigmas of failed requests over the baseline
 LATENCY_SMOOTHING = 0.1  # EWMA weight of a tick's p99 in the latency rule: a p99 over SLO must last, not blip
+# memory trend: a fast and a slow EWMA of each service's memory; their gap over their lag is the growth rate
+MEMORY_FAST, MEMORY_SLOW = 300.0, 1200.0  # seconds (time constants)
+MEMORY_LIMIT = 0.8  # share of the limit where GC pauses start: the threshold a trend is projected to
+MEMORY_HORIZON = 3600.0  # seconds: growth that reaches MEMORY_LIMIT this soon is a symptom (memory_growth)
+MEMORY_MIN_GROWTH = 0.05 / 3600  # share per second: slower drift (diurnal load) is not a trend
+MEMORY_MIN_RISE = 0.05  # and memory must stand this far above its warm-up level
 
 
 @dataclass
@@ -117,8 +125,13 @@ class Monitor(Agent):
         self._restart_ring = np.zeros((RESTART_WINDOW, n))
         self._req_ring = np.zeros((ERROR_WINDOW, n))  # requests and failed requests per tick, for windowed errors
         self._fail_ring = np.zeros((ERROR_WINDOW, n))  # restarts per tick, the last RESTART_WINDOW ticks
+        self._sli_ring = np.ones((SLI_HISTORY, SLI_OBJECTIVES, n), dtype=bool)  # objectives of the last ticks
+        self._sli_ticks = np.full(SLI_HISTORY, -1)
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
         self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
+        self._mem_fast: np.ndarray | None = None  # memory smoothed over MEMORY_FAST and MEMORY_SLOW (the trend)
+        self._mem_slow: np.ndarray | None = None
+        self._mem_sum = np.zeros(n)  # memory summed over the warm-up (its level)
         self._prev_disk = np.zeros(len(self.disks))
         self._disk_growth = np.zeros(len(self.disks))
         self.mean = self.std = None
@@ -167,6 +180,10 @@ class Monitor(Agent):
         """Feed one frame; True when alerts are ready to send this tick."""
         X = self._features(f)
         self._latest = X
+        self._track_memory(X)
+        slot = f.tick % SLI_HISTORY
+        self._sli_ring[slot] = self.objectives()
+        self._sli_ticks[slot] = f.tick
         if f.tick <= self.warmup_ticks:
             self._learn(f, X)
             return False
@@ -178,8 +195,33 @@ class Monitor(Agent):
         self._update_hosts(f)
         return bool(self.pending)
 
+    def _track_memory(self, X: np.ndarray) -> None:
+        """Update the memory EWMAs; a service that is down or restarted lately starts its trend
+        afresh (a fresh process refilling its caches is not a leak)."""
+        mem = X[3]
+        if self._mem_fast is None:
+            self._mem_fast, self._mem_slow = mem.copy(), mem.copy()
+            return
+        self._mem_fast += min(1.0, self.tick_seconds / MEMORY_FAST) * (mem - self._mem_fast)
+        self._mem_slow += min(1.0, self.tick_seconds / MEMORY_SLOW) * (mem - self._mem_slow)
+        fresh = np.flatnonzero((X[4] > 0) | (X[5] > 0))
+        if len(fresh):
+            self._mem_fast[fresh] = self._mem_slow[fresh] = mem[fresh]
+
+    def _memory_growth(self, f: Frame) -> np.ndarray:
+        """Services whose memory, growing steadily while their load does not, will reach MEMORY_LIMIT
+        within MEMORY_HORIZON: a slow leak, seen before GC pauses and OOM kills show it. For a linear
+        trend the slow EWMA lags the fast one by the difference of their time constants."""
+        lag = max(MEMORY_SLOW, self.tick_seconds) - max(MEMORY_FAST, self.tick_seconds)
+        growth = (self._mem_fast - self._mem_slow) / max(lag, self.tick_seconds)
+        level = self._mem_sum / max(self._count, 1)
+        steady_load = f.rate[self.sel] <= 1.5 * self._rate_avg + 1.0  # a surge grows working sets too
+        return ((growth > MEMORY_MIN_GROWTH) & (self._mem_fast + growth * MEMORY_HORIZON >= MEMORY_LIMIT)
+                & (self._mem_fast > level + MEMORY_MIN_RISE) & steady_load)
+
     def _learn(self, f: Frame, X: np.ndarray) -> None:
         self._track_rate(f, np.zeros(len(self.idx), dtype=bool))
+        self._mem_sum += X[3]
         self._sum += X[:3]
         self._sq += X[:3] ** 2
         self._count += 1
@@ -236,13 +278,14 @@ class Monitor(Agent):
             "rate_spike": spike,
             "errors": (err > np.maximum(m[0] * 3, m[0] + 0.01)) & many,
             "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
-            "memory": mem > 0.8,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
+            "memory": mem > MEMORY_LIMIT,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
+            "memory_growth": self._memory_growth(f),
             "restarts": restarts > 0,
             "down": down > 0,
             "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
         }
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
-        self._sure = ((down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1])
+        self._sure = ((down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1]) | flags["memory_growth"]
                       | ((err > np.maximum(0.05, m[0] * 10)) & many))
         return flags
 
@@ -425,13 +468,14 @@ class Monitor(Agent):
         pos = np.minimum(np.searchsorted(self.idx, wanted), max(len(self.idx) - 1, 0))
         return pos[self.idx[pos] == wanted] if len(self.idx) and len(wanted) else np.zeros(0, dtype=np.int64)
 
-    def sli(self, services: list[str], waive_errors: list[str] = ()) -> tuple[int, int]:
-        """(objectives met, objectives) over the services named that are in this monitor's shard; the
-        error objective of `waive_errors` counts as met (a rate limit's 429s are its purpose)."""
-        ok = self.objectives()
-        if len(waive_errors):
-            ok = ok.copy()
-            ok[1, self._local(list(waive_errors))] = True
+    def sli(self, services: list[str], at_tick: int | None = None) -> tuple[int, int]:
+        """(objectives met, objectives) over the services named that are in this monitor's shard, at
+        the latest tick or at `at_tick` (one of the last SLI_HISTORY; an older one counts as all met)."""
+        if at_tick is None:
+            ok = self.objectives()
+        else:
+            kept = np.flatnonzero(self._sli_ticks == at_tick)
+            ok = self._sli_ring[kept[0]] if len(kept) else self._sli_ring[0] | True
         mine = self._local(services)
         return int(ok[:, mine].sum()), SLI_OBJECTIVES * int(len(mine))
 
@@ -444,7 +488,7 @@ class Monitor(Agent):
             if m.kind == "sli_query" and m.performative == "query-ref":
                 q: SliQuery = m.parsed()
                 (good, total), (own_good, own_total), (dep_good, dep_total) = (
-                    self.sli(s, q.waive_errors) for s in (q.services, q.own, q.deps))
+                    self.sli(s, q.at_tick) for s in (q.services, q.own, q.deps))
                 ctx.send("inform", "sli", m.sender, Sli(task=q.task, good=good, total=total, own_good=own_good,
                                                         own_total=own_total, dep_good=dep_good, dep_total=dep_total),
                          m.conversation)

@@ -81,9 +81,9 @@ RUNBOOK: tuple[Hypothesis, ...] = (
                {"log:timeout": 3, "log:unreachable": 2, "log:reset": 2, "log:dns": 1, "errors": 1},
                (("reset_network", {}),), needs=("log:timeout", "log:reset", "log:unreachable")),
     Hypothesis("memory_leak", "service", "compute",
-               {"memory": 7, "log:gc": 3, "log:oom": 3, "restarts": 1},  # near the limit: a leak, nearly always
+               {"memory": 7, "memory_growth": 7, "log:gc": 3, "log:oom": 3, "restarts": 1},  # a leak, nearly always
                (("rollback_deployment", {}), ("restart_service", {})),  # a restart only buys time
-               needs=("memory", "log:gc", "log:oom")),
+               needs=("memory", "memory_growth", "log:gc", "log:oom")),
     Hypothesis("crash_loop", "service", "deploy",
                {"log:crash": 4, "restarts": 2, "down": 1, "log:config": 1, "log:probe": 1},
                (("revert_config", {}), ("rollback_deployment", {})), needs=("log:crash",)),

@@ -107,17 +107,24 @@ def _guard() -> Guard:
     return Guard("guard", 1, GuardSpec(), 10.0, topo, ["monitor-0"])
 
 
-def _judge(own_after: tuple[int, int], resolved_first: bool = False) -> list[str]:
-    """A restart of api approved at SLI 1.0; after it settles its scope (web, api, auth, db, cache:
-    15 objectives) has lost two; api's own three objectives are `own_after`. The guard's events."""
+def _judge(own_after: tuple[int, int], resolved_first: bool = False,
+           own_as_it_took_effect: tuple[int, int] = (3, 3), action: str = "restart_service") -> list[str]:
+    """A restart of api approved at SLI 1.0; the tick before it took effect api's own three
+    objectives are `own_as_it_took_effect`; after it settles its scope (web, api, auth, db, cache:
+    15 objectives) has lost two; api's own are `own_after`. The guard's events."""
     desk, events = _Desk(_guard()), []
-    ctx = desk.step(("request", "approval", "compute", Approval(task="t1", action="restart_service", target="api")))
+    ctx = desk.step(("request", "approval", "compute", Approval(task="t1", action=action, target="api")))
     (query,) = [m for m in ctx.outbox if m.kind == "sli_query"]
     assert set(query.parsed().own) == {"api"}
     sli = lambda good, own: Sli(task="t1", good=good, total=15, own_good=own[0], own_total=own[1])  # noqa: E731
     desk.step(("inform", "sli", "monitor-0", sli(15, (3, 3)), query.conversation))
-    ok = ActionResult(task="t1", action_id="a1", action="restart_service", target="api", status="succeeded")
-    desk.step(("inform", "action_result", "compute", ok))
+    ok = ActionResult(task="t1", action_id="a1", action=action, target="api", status="succeeded",
+                      finished_at=30.0)
+    ctx = desk.step(("inform", "action_result", "compute", ok))
+    (query,) = [m for m in ctx.outbox if m.kind == "sli_query"]
+    assert query.parsed().at_tick == 2, "the tick before the restart took effect (t = 30 s, 10 s ticks)"
+    good = 15 - (own_as_it_took_effect[1] - own_as_it_took_effect[0])
+    desk.step(("inform", "sli", "monitor-0", sli(good, own_as_it_took_effect), query.conversation))
     if resolved_first:
         events += desk.step(("inform", "incident", "coordinator",
                              IncidentUpdate(incident="inc1", status="resolved", task="t1"))).events
@@ -133,6 +140,20 @@ def test_a_regression_off_the_actions_own_services_does_not_undo_it():
     """Callers or dependencies that got worse while api itself held were hurt by something else."""
     assert _judge(own_after=(3, 3)) == ["tnr_ok"]
     assert _judge(own_after=(1, 3)) == ["tnr_violation"], "through api itself: the restart is to blame"
+
+
+def test_what_got_worse_before_the_action_took_effect_is_not_held_against_it():
+    """A second fault ramping up on api while the restart rolled: api had already lost two
+    objectives before the restart could act, and the restart did not make it worse."""
+    assert _judge(own_after=(1, 3), own_as_it_took_effect=(1, 3)) == ["tnr_ok"]
+    assert _judge(own_after=(1, 3), own_as_it_took_effect=(3, 3)) == ["tnr_violation"]
+
+
+def test_a_rollback_is_never_undone_into_the_release_it_rolled_back():
+    """Undoing a rollback redeploys the version diagnosed bad: on a regression it is kept and the
+    incident moves on (a restart with the same figures is undone)."""
+    assert _judge(own_after=(1, 3), action="rollback_deployment") == ["tnr_kept"]
+    assert _judge(own_after=(1, 3), action="restart_service") == ["tnr_violation"]
 
 
 def test_an_action_whose_incident_resolved_is_not_judged():
@@ -182,3 +203,16 @@ def test_failover_is_never_proposed_for_a_service_without_a_standby_host():
                       host=topo.service_spec(service).host)
         actions = {a for g in reasoner.localize({service: alert}) for c in g.candidates for a, _, _ in c.actions}
         assert ("failover" in actions) is standby, service
+
+
+def test_a_slow_memory_leak_is_caught_by_its_trend_before_gc_pauses(tmp_path):
+    """A leak that takes three hours to an OOM kill: memory passes the GC threshold (0.8) only after
+    about two; its growth, projected an hour ahead, alerts about an hour in, and names the leak."""
+    faults = [{"type": "memory_leak", "target": "api", "at": "1h", "oom_after": "3h"}]
+    summary = run(_scenario(faults, duration="5h"), seed=1, out=tmp_path, agents=True)
+    leak = summary["faults"][0]
+    assert leak["ttd_s"] is not None and leak["ttd_s"] < 80 * 60
+    first = next(e for e in _events(tmp_path, "msg") if e["type"] == "alert" and e["body"]["component"] == "api")
+    assert "memory_growth" in first["body"]["symptoms"] and first["body"]["values"]["memory"] < 0.8
+    assert leak["mitigated"] and leak["rca_type_ac1"]
+

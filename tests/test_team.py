@@ -73,12 +73,9 @@ def test_every_fault_type_is_detected_localized_remediated_and_health_restored(k
     assert m["detection_recall"] == 1.0, "detected"
     assert m["rca_ac1"] == 1.0, "localized: the first diagnosis names the fault's component first"
     assert m["faults_resolved"] == 1 and m["mitigation_success_rate"] == 1.0, "remediated by the team"
-    if kind == "traffic_spike":
-        # the team's own rate limit turns 2% of web's users away for 30 min: the monitors see those
-        # 429s as errors and the team, blind to its own limiter, chases them (a known cost)
-        assert m["false_alerts"] <= 5
-    else:
-        assert m["false_alerts"] == 0 and m["escalations"] == 0
+    # (a traffic spike's rate limit goes on turning 2% of users away with 429s, which telemetry counts
+    # apart from server errors: the team does not chase its own limiter)
+    assert m["false_alerts"] == 0 and m["escalations"] == 0
     fault = summary["faults"][0]
     fixer = next(e for e in events(tmp_path, "action_succeeded") if e["action_id"] == fault["resolved_by"])
     assert [fixer["action"], fixer["target"]] in fault["fixes"] and fixer["by"] != "operator"

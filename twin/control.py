@@ -474,10 +474,12 @@ class TicketView:
     target: str
     status: str
     reason: str = ""
+    finished_at: float | None = None  # sim time it took effect (or failed)
 
     @classmethod
     def of(cls, ticket: Ticket) -> TicketView:
-        return cls(ticket.id, ticket.action, ticket.target, ticket.status, str(ticket.params.get("reason", "")))
+        return cls(ticket.id, ticket.action, ticket.target, ticket.status, str(ticket.params.get("reason", "")),
+                   ticket.finished_at)
 
 
 class ActionPort:

@@ -81,6 +81,10 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
     EventKind("tnr_violation", "guard", (*_AGENT, "task", "action", "target", "action_id", "before", "after",
                                          "own_before", "own_after", "scope"),
               doc="Both dropped: the guard undoes the action."),
+    EventKind("tnr_kept", "guard", (*_AGENT, "task", "action", "target", "action_id", "before", "after",
+                                    "own_before", "own_after", "scope"),
+              doc="A regression as for `tnr_violation`, but the action is kept: its undo would restore what "
+                  "was diagnosed as the fault (a release, a config, a certificate). The incident moves on."),
     EventKind("tnr_resolved", "guard", (*_AGENT, "task", "action", "target", "incident"),
               doc="The action's incident resolved before it settled: it is not judged, since undoing it "
                   "would reopen the fault it fixed."),

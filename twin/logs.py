@@ -108,6 +108,7 @@ MIXES: dict[str, dict[str, float]] = {
                   "dns_fail": 0.05},
     "regression": {"exception": 0.3, "http_500": 0.2, "slow_request": 0.2, "timeout": 0.1, "config_reload": 0.1,
                    "startup_failed": 0.05, "probe_failed": 0.05},
+    "limited": {"rate_limited": 0.55, "retry": 0.2, "circuit_open": 0.1, "conn_reset": 0.1, "http_500": 0.05},  # 429s
 }
 CAUSES: tuple[str, ...] = tuple(MIXES)
 CAUSE_ID: dict[str, int] = {c: i for i, c in enumerate(CAUSES)}

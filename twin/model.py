@@ -191,6 +191,8 @@ class Twin:
         self._snapshots: dict[str, np.ndarray] = {}  # read-only copies frames share until the array changes
         self._writers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _disk_writers; reset by place()
         self._pad50 = np.zeros(n + 1)
+        self._no_throttle = np.zeros(n)  # a read-only zero `throttled` for ticks without a rate limit
+        self._no_throttle.flags.writeable = False
         self._pad99 = np.zeros(n + 1)
         self._entry_idx = np.flatnonzero(self.entry_share > 0)
         # deepest level first; dependency indices transposed per level so the max over a
@@ -295,10 +297,11 @@ class Twin:
         ok = (1 - self.err0) * up
         if on("svc_err_add"):
             ok *= 1 - self.svc_err_add
-        if limited is not None:
-            ok *= 1 - limited
+        turned = limited  # share of requests the service's own rate limit answers 429 (a subset of its errors)
         if on("svc_reject"):
-            ok *= 1 - self.svc_reject
+            turned = 1 - (1 - (turned if turned is not None else 0.0)) * (1 - self.svc_reject)
+        if turned is not None:
+            ok *= 1 - turned
         overloaded = rho > 1
         shed = np.zeros(n)
         if overloaded.any():
@@ -355,13 +358,17 @@ class Twin:
                 bad = np.flatnonzero(self.disk_failed > 0)
                 disk_io[bad] = self.rng.poisson(50.0, len(bad))
         # 7. logs: the dominant condition per service, counts drawn where one holds
-        log_cause, lam = self._log_conditions(rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed, dt)
+        log_cause, lam = self._log_conditions(rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed,
+                                              turned, dt)
         batch = self._logs(log_cause, lam)
         # 8. health over entry services
         e = ei
         h = health(rate[e], err[e], np.maximum(p50n[e], 1e-6), np.maximum(p99n[e], 1e-6), self.slo[e])
+        # telemetry counts 429s apart from server errors, as status-code classes do
+        throttled, server_err = (self._no_throttle, err) if turned is None else (turned, err - turned)
         return Frame(
-            tick=self.tick_count, t=t, rate=rate, throughput=served, p50=p50n, p99=p99n, error=err,
+            tick=self.tick_count, t=t, rate=rate, throughput=served, p50=p50n, p99=p99n, error=server_err,
+            throttled=throttled,
             cpu=cpu, memory=mem_per / self.mem_limit, restarts=np.floor(self.restarts), up=up,
             disk_used=np.divide(self.disk_used_bytes, self.disk_size, out=np.zeros_like(self.disk_size),
                                 where=self.disk_size > 0),
@@ -371,7 +378,7 @@ class Twin:
             change_until=self._snapshot("change_until"), svc_host=self._snapshot("svc_host"),
         ), h
 
-    def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, dt):
+    def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, turned, dt):
         """Per service: the cause of its dominant condition (:data:`twin.logs.CAUSES`) and the expected
         WARN/ERROR line count.
 
@@ -383,6 +390,8 @@ class Twin:
         on = self.effects.active
         tpl = np.full(len(rate), C["error"], dtype=np.int64)
         lam = rate * err * (dt * LOG_LINES_PER_ERROR)
+        if turned is not None:  # a rate limiter's rejections write 429 warnings, not server errors
+            tpl[turned > 0.5 * own_err] = C["limited"]
         slow = p99 > self.slo
         if slow.any():
             tpl[slow] = C["slow"]

@@ -34,7 +34,7 @@ from opstwin.twin.spec import TelemetrySpec
 from opstwin.twin.telemetry import Frame
 
 TIMEOUT_SECONDS = 30.0  # as twin.model: callers give up; jitter never reports a latency beyond it
-STALE_FIELDS = ("rate", "throughput", "p50", "p99", "error", "cpu", "memory", "restarts", "up")
+STALE_FIELDS = ("rate", "throughput", "p50", "p99", "error", "throttled", "cpu", "memory", "restarts", "up")
 
 
 class Observer:
@@ -64,7 +64,7 @@ class Observer:
             z = self.rng.standard_normal((2, n))
             p50 = np.minimum(truth.p50 * np.exp(sigma * z[0]), TIMEOUT_SECONDS)
             p99 = np.minimum(np.maximum(truth.p99 * np.exp(2 * sigma * z[1]), p50), TIMEOUT_SECONDS)
-            changes.update(error=error, throughput=truth.rate * (1 - error), p50=p50, p99=p99)
+            changes.update(error=error, throughput=truth.rate * (1 - error - truth.throttled), p50=p50, p99=p99)
         frame = replace(truth, **changes)
         if gap is not None and len(gap) and self.previous is not None:
             self.stale_count += len(gap)

@@ -26,7 +26,7 @@ class Frame:
     throughput: np.ndarray  # requests/s served without error
     p50: np.ndarray  # seconds, end-to-end (including dependencies)
     p99: np.ndarray
-    error: np.ndarray  # share of requests failing, including failed dependencies
+    error: np.ndarray  # share of requests failing with a server error (5xx), including failed dependencies
     cpu: np.ndarray  # cores in use
     memory: np.ndarray  # share of the memory limit in use
     restarts: np.ndarray  # cumulative restarts
@@ -35,6 +35,7 @@ class Frame:
     disk_io_errors: np.ndarray  # IO errors this tick, per disk
     host_cpu: np.ndarray  # CPU demand over capacity, per host (a noisy neighbour included)
     host_rtt: np.ndarray  # seconds, round trip to each host as a node exporter would probe it
+    throttled: np.ndarray  # share of requests the service's own rate limit turned away (429), not in `error`
     logs: LogBatch  # WARN/ERROR lines: volumes per service, text on demand (twin.logs)
     deployed_at: np.ndarray  # sim time of each service's last version change (-inf: never), a read-only copy
     change_until: np.ndarray  # end of the latest change window (an action) touching each service (-inf: none), read-only
