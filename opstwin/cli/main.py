@@ -89,7 +89,7 @@ def xmpp_address(ctx: click.Context, param: click.Parameter, value: str | None) 
     return f"{host}:{port}"
 
 
-RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv"})  # what one run writes
+RUN_FILES = frozenset({"incidents.jsonl", "summary.json", "health.csv", "series.npz", "logs.csv.gz"})  # what one run writes
 
 
 class Commands(click.Group):
@@ -176,9 +176,11 @@ def schema() -> None:
                    "template truth to FILE_structured.csv, for `opstwin logs`.")
 @click.option("--logs-format", default="opstwin", show_default=True, metavar="NAME",
               help="The format of --logs-out (`opstwin logs formats`), e.g. BGL; labels need a <Label> field.")
+@click.option("--record-series", is_flag=True,
+              help="Also write the telemetry series (series.npz) and log lines (logs.csv.gz), for `opstwin rca export`.")
 def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: bool, quiet: bool, transport: str,
         processes: int, xmpp: str | None, round_timeout: float, remote: str | None, join_file: Path | None,
-        human_wait: float, logs_out: Path | None, logs_format: str) -> None:
+        human_wait: float, logs_out: Path | None, logs_format: str, record_series: bool) -> None:
     """Run one scenario (a FILE or a library name, see `opstwin list`); writes incidents.jsonl and summary.json."""
     scenario = load_or_exit(file, warn=not quiet and not no_agents)
     seed = scenario.seed if seed is None else seed
@@ -196,7 +198,8 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
                                    transport=transport, processes=processes, xmpp=xmpp,
                                    transport_options={"round_timeout": round_timeout, "join_file": join_file,
                                                       "remote": remote.split(",") if remote else None,
-                                                      "say": say, "human_wait": human_wait})
+                                                      "say": say, "human_wait": human_wait},
+                                   record_series=record_series)
         except KeyboardInterrupt:  # the runner has ended the log with run_aborted; keep it
             fail(f"interrupted; the log so far is in {out / 'incidents.jsonl'}", code=130)
         except Exception as exc:  # an XMPP server down or refusing login: one line, exit 2
@@ -306,10 +309,12 @@ def faults_cmd(as_json: bool) -> None:
               help="Write the baseline variant's means to this file (for --check).")
 @click.option("--dask", default=None, metavar="ADDRESS",
               help='Run on this Dask scheduler instead of local processes (needs pip install "opstwin[dask]").')
+@click.option("--record-series", is_flag=True,
+              help="Every run also writes its telemetry series and log lines (for `opstwin rca export`).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out: Path, force: bool,
              variants: tuple[str, ...], baselines: bool, check: Path | None, tolerances: tuple[str, ...], write_baseline: Path | None,
-             dask: str | None, quiet: bool) -> None:
+             dask: str | None, record_series: bool, quiet: bool) -> None:
     """Run scenario PATHS (files, folders or library names) for seeds 1..N; write results, report.md and plots to --out."""
     import shlex
 
@@ -318,7 +323,7 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
     from opstwin.scenarios.overrides import OverrideError, parse_variants
 
     command = shlex.join(["opstwin", "eval", *paths, "--seeds", str(seeds), *sum((["--variant", v] for v in variants),
-                         []), *(["--baselines"] if baselines else []),
+                         []), *(["--baselines"] if baselines else []), *(["--record-series"] if record_series else []),
                           *([] if transport == "inproc" else ["--transport", transport]), "--out", str(out)])
     if baselines:
         variants = (*variants, *BASELINE_VARIANTS)
@@ -329,7 +334,8 @@ def eval_cmd(paths: tuple[str, ...], seeds: int, jobs: int, transport: str, out:
         parsed = parse_variants(variants)
         code = run_eval(files, seeds=seeds, out=out, variants=parsed, jobs=jobs, transport=transport,
                         dask=client, check=check, tolerances=tolerances, write_baseline=write_baseline,
-                        command=command, say=lambda s: click.echo(s, err=True), progress=not quiet)
+                        command=command, say=lambda s: click.echo(s, err=True), progress=not quiet,
+                        record_series=record_series)
     except ScenarioError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -436,6 +442,79 @@ def bench_fuzz_cmd(mutants: int, seed: int, timeout: float) -> None:
     click.echo(json.dumps(result))
     if result["tracebacks"] or result["hangs"]:
         sys.exit(1)
+
+
+@main.group()
+def rca() -> None:
+    """Root-cause analysis interop: export runs as RCAEval cases, score RCA methods beside the team."""
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from opstwin.twin.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r}: must be a positive duration, e.g. 10m")
+    return seconds
+
+
+@rca.command("export")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the cases.")
+@click.option("--force", is_flag=True, help="Write into --out even if it is not empty.")
+@click.option("--before", default="10m", show_default=True, callback=_duration, metavar="DURATION",
+              help="Normal window before each injection.")
+@click.option("--after", default="10m", show_default=True, callback=_duration, metavar="DURATION",
+              help="Anomalous window from each injection on.")
+@click.option("--variant", default="baseline", show_default=True, help="Of an eval folder, the variant to export.")
+def rca_export_cmd(source: Path, out: Path, force: bool, before: float, after: float, variant: str) -> None:
+    """Export the faults of a run folder (or of an eval folder's runs) made with --record-series as
+    RCAEval cases: one folder per fault with metrics.json, inject_time.txt, logs.csv and case.json."""
+    from opstwin.rca.export import ExportError, export
+
+    check_out(out, force)
+    try:
+        index = export(source, out, before=before, after=after, variant=variant, say=say)
+    except ExportError as exc:
+        fail(str(exc))
+    say(f"wrote {len(index['cases'])} cases to {out}" + (f" ({len(index['skipped'])} faults skipped: "
+                                                          "too close to the run's start or end)" if index["skipped"] else ""))
+
+
+@rca.command("score")
+@click.argument("cases", type=click.Path(path_type=Path))
+@click.option("--methods", default="baro,nsigma,circa,team", show_default=True,
+              help="Comma-separated: baro (fse-baro), nsigma, circa, rcaeval-baro (RCAEval), team (opstwin's diagnosis).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print the report.")
+def rca_score_cmd(cases: Path, methods: str, jobs: int, quiet: bool) -> None:
+    """Run RCA methods on every exported case in CASES; AC@1, AC@3, Avg@5 with bootstrap CIs per fault type
+    and overall, written to CASES/rca_report.md and rca_scores.csv (each method's ranks: rca_ranks.jsonl)."""
+    from opstwin.rca.export import ExportError
+    from opstwin.rca.methods import EXTRA
+    from opstwin.rca.score import parse_methods, score
+
+    try:
+        names = parse_methods(methods)
+        step = [0]
+
+        def progress(done: int, total: int) -> None:  # a line every tenth of the work
+            if quiet or done * 10 // total == step[0]:
+                return
+            step[0] = done * 10 // total
+            click.echo(f"rca score: {done}/{total} (case, method) pairs", err=True)
+
+        result = score(cases, names, jobs=jobs, progress=progress)
+    except ExportError as exc:
+        fail(str(exc))
+    except ImportError as exc:
+        fail(f"{EXTRA} ({exc})")
+    if not quiet:
+        click.echo(result["report"])
+    say(f"scored {result['cases']} cases with {', '.join(names)}: {cases / 'rca_report.md'}, {cases / 'rca_scores.csv'}")
 
 
 @main.command("xmpp")

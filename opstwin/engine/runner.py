@@ -45,19 +45,26 @@ def execute(
     processes: int = 1,
     xmpp: str | None = None,
     transport_options: dict[str, Any] | None = None,
+    record_series: bool = False,
 ) -> Simulation:
     """Run `scenario` to its duration and return the finished simulation (summary, health series, events).
 
     `transport` is ``inproc`` (agents called directly) or ``spade`` (SPADE agents over XMPP:
     the embedded server, or the server at `xmpp` HOST[:PORT]; `processes` OS processes).
     `on_start(sim)` is called once the sim is built, before its first tick; `on_frame(sim, frame)`
-    after every tick; `progress(TickView, scenario)` too (for live displays).
+    after every tick; `progress(TickView, scenario)` too (for live displays). `record_series` also
+    writes the telemetry series and log lines into `out` (:mod:`opstwin.engine.series`, for RCA).
     """
     out_dir = Path(out) if out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     sim = Simulation(scenario, seed=seed, agents=agents, transport=transport, processes=processes, xmpp=xmpp,
                      transport_options=transport_options, log_path=out_dir / "incidents.jsonl" if out_dir else None)
+    recorder = None
+    if record_series and out_dir:
+        from opstwin.engine.series import SeriesRecorder
+
+        recorder = sim.on_frame(SeriesRecorder(scenario.ticks))
     if on_frame:
         sim.on_frame(on_frame)
     if progress:
@@ -69,10 +76,10 @@ def execute(
         sim.run()
     except Exception:  # e.g. the team lost agents it cannot do without: the summary says what happened
         if out_dir and sim.summary is not None:
-            write_outputs(sim, out_dir)
+            write_outputs(sim, out_dir, recorder)
         raise
     if out_dir:
-        write_outputs(sim, out_dir)
+        write_outputs(sim, out_dir, recorder)
     return sim
 
 
@@ -81,8 +88,10 @@ def run(scenario: Scenario, **kwargs: Any) -> dict[str, Any]:
     return execute(scenario, **kwargs).summary
 
 
-def write_outputs(sim: Simulation, out_dir: Path) -> None:
-    """summary.json and health.csv beside the incident log."""
+def write_outputs(sim: Simulation, out_dir: Path, recorder: Any = None) -> None:
+    """summary.json and health.csv beside the incident log (and the recorded series, if any)."""
+    if recorder is not None:
+        recorder.save(out_dir)
     (out_dir / "summary.json").write_text(json.dumps(sim.summary, indent=2, sort_keys=True) + "\n")
     np.savetxt(out_dir / "health.csv", sim.health_series(), delimiter=",", header="t,health", comments="",
                fmt=["%.1f", "%.6f"])

@@ -45,6 +45,7 @@ class Job:
     out: str  # absolute run folder
     transport: str = "inproc"
     timeline: bool = False  # also return the health series and fault markers (for the plot)
+    record_series: bool = False  # also write the run's telemetry series (opstwin.engine.series)
 
     @property
     def name(self) -> str:
@@ -89,7 +90,7 @@ def _scenario_for(file: Path, variant: Variant) -> Scenario:
 
 
 def plan(files: Iterable[Path], seeds: int | list[int], variants: list[Variant], out: Path,
-         transport: str = "inproc") -> Plan:
+         transport: str = "inproc", record_series: bool = False) -> Plan:
     """Validate every scenario under every variant and list the runs (variant, scenario, seed order)."""
     files = list(files)
     seed_list = list(range(1, seeds + 1)) if isinstance(seeds, int) else list(seeds)
@@ -115,7 +116,8 @@ def plan(files: Iterable[Path], seeds: int | list[int], variants: list[Variant],
             s = loaded[(v.name, str(f))]
             for seed in seed_list:
                 jobs.append(Job(len(jobs), s, str(f), seed, v.name, str(out / "runs" / v.name / f"{s.name}-{seed}"),
-                                transport, timeline=(v.name == BASELINE and seed == seed_list[0])))
+                                transport, timeline=(v.name == BASELINE and seed == seed_list[0]),
+                                record_series=record_series))
     return Plan(jobs, [str(f) for f in files], list(names), seed_list, variants)
 
 
@@ -142,7 +144,8 @@ def _execute(job: Job) -> dict[str, Any]:
     """One run through the engine; the record is built from the run's own results (no files re-read)."""
     from opstwin.engine import runner
 
-    sim = runner.execute(job.scenario, seed=job.seed, out=job.out, agents=True, transport=job.transport)
+    sim = runner.execute(job.scenario, seed=job.seed, out=job.out, agents=True, transport=job.transport,
+                         record_series=job.record_series)
     summary = sim.summary
     record = {**_base(job), "status": "ok", "error": None, "log_sha256": summary["log_sha256"],
               "sim_seconds": summary["sim_seconds"], "events": summary.get("events"),
@@ -379,7 +382,7 @@ def _progress(total: int, say: Callable[[str], None]):
 def run_eval(files: list[Path], *, seeds: int, out: Path, variants: list[Variant], jobs: int = 1,
              transport: str = "inproc", dask: Any = None, check: Path | None = None,
              tolerances: tuple[str, ...] = (), write_baseline: Path | None = None, command: str = "",
-             say: Callable[[str], None] = print, progress: bool = True) -> int:
+             say: Callable[[str], None] = print, progress: bool = True, record_series: bool = False) -> int:
     """`opstwin eval`: plan, run, write results, figures, report; gate. Returns the exit code.
 
     Raises EvalError, ScenarioError, OverrideError or GateError for bad input (before any run).
@@ -388,7 +391,7 @@ def run_eval(files: list[Path], *, seeds: int, out: Path, variants: list[Variant
 
     rules = gate.parse_tolerances(tolerances)
     baseline = gate.read_baseline(check) if check else None
-    p = plan(files, seeds, variants, out, transport)
+    p = plan(files, seeds, variants, out, transport, record_series)
     out = Path(out)
     on_done, stop = _progress(len(p.jobs), say) if progress else (None, lambda: None)
     try:

@@ -180,6 +180,7 @@ def compute(events: list[dict[str, Any]], faults: list[dict[str, Any]], topo: To
         accepted = {f["target"], *([(f.get("params") or {}).get("peer")] if (f.get("params") or {}).get("peer") else [])}
         if diag:
             row["diagnosed_at"] = diag[0]
+            row["diagnosis"] = [[c, t] for c, t in zip(diag[1], diag[2])]  # its candidates, best first (for RCA)
             row["rca_ac1"] = diag[1][0] in accepted
             row["rca_ac3"] = bool(accepted & set(diag[1][:3]))
             typed = [c in accepted and t == f["type"] for c, t in zip(diag[1], diag[2])]
