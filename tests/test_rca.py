@@ -154,9 +154,25 @@ def test_export_from_an_eval_folder(tmp_path):
     assert res.exit_code == 2 and "no runs of variant 'nope'" in res.output and "Traceback" not in res.output
 
 
+def test_an_eval_made_without_recording_is_replayed_into_the_same_cases(tmp_path):
+    """Series are off by default; export replays each run (same scenario, seed, variant: the same run,
+    checked by its log_sha256) and writes the cases a recorded eval gives."""
+    (tmp_path / "rcatiny.yaml").write_text(TWO_FAULTS.replace("duration: 100m", "duration: 60m")
+                                           .replace("    - {type: memory_leak, target: web, at: 75m, oom_after: 10m}\n", ""))
+    for name, flags in (("rec", ["--record-series"]), ("plain", [])):
+        res = opstwin(tmp_path, "eval", "rcatiny.yaml", "--seeds", "1", *flags, "-q", "--out", name)
+        assert res.exit_code == 0, res.output
+        res = opstwin(tmp_path, "rca", "export", name, "--out", f"cases-{name}")
+        assert res.exit_code == 0, res.output
+    assert not (tmp_path / "plain" / "runs" / "baseline" / "rcatiny-1" / "series.npz").exists()
+    for f in ("metrics.json", "inject_time.txt", "logs.csv"):
+        assert ((tmp_path / "cases-plain" / "rcatiny-1-01" / f).read_bytes()
+                == (tmp_path / "cases-rec" / "rcatiny-1-01" / f).read_bytes()), f
+
+
 @pytest.mark.parametrize("args, message", [
     (["rca", "export", "missing", "--out", "x"], "missing: no such folder"),
-    (["rca", "export", "plain", "--out", "x"], "no recorded series (series.npz); run it with --record-series"),
+    (["rca", "export", "plain", "--out", "x"], "no recorded series (series.npz) and 'rcatiny' is not a library"),
     (["rca", "export", "run", "--out", "x", "--before", "-5m"], "--before"),
     (["rca", "score", "missing"], "missing: no such folder"),
     (["rca", "score", "run"], "no cases (folders with case.json)"),

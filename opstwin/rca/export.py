@@ -17,6 +17,9 @@ A case folder holds what an RCA method reads, in RCAEval's layout (its ``read_me
   variant, ``log_sha256``, run folder), the window, the other faults active in it, and the team's
   diagnosis of this fault from the run's incident log (for ``opstwin rca score --methods team``).
 
+A run made without ``--record-series`` is replayed with the recorder on (opstwin.rca.replay): the
+same scenario, seed and variant give the same run, checked by its ``log_sha256``.
+
 Nothing outside ``case.json`` names the fault: folders are ``<scenario>-<seed>-<n>`` (n counts the
 run's faults in injection order), and the export's own ``export.json`` lists cases, not answers.
 """
@@ -27,6 +30,7 @@ import csv
 import gzip
 import json
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from opstwin.engine.series import LOGS_FILE, SERIES_FILE, Series, load
+from opstwin.rca.replay import ReplayError, eval_records, replay
 
 P90_WEIGHT = math.log(math.log(10) / math.log(2)) / math.log(math.log(100) / math.log(2))  # ~0.634
 SERVICE_COLUMNS = ("cpu", "mem", "latency-50", "latency-90", "latency-99", "error", "workload")
@@ -56,6 +61,7 @@ class Source:
 
     run_dir: Path
     variant: str | None
+    series_dir: Path | None = None  # where its series are, when not in run_dir (a replay: opstwin.rca.replay)
 
 
 def find_runs(path: Path, variant: str = "baseline") -> list[Source]:
@@ -113,16 +119,17 @@ def _value(v: float) -> float:
 def export_run(src: Source, out: Path, before: float, after: float) -> tuple[list[str], list[str]]:
     """Write the cases of one run into `out`; returns (case names, skipped fault notes)."""
     run_dir = src.run_dir
-    if not (run_dir / SERIES_FILE).is_file():
+    data = src.series_dir or run_dir
+    if not (data / SERIES_FILE).is_file():
         raise ExportError(f"{run_dir}: no recorded series ({SERIES_FILE}); run it with --record-series")
     summary = json.loads((run_dir / "summary.json").read_text())
-    series = load(run_dir)
+    series = load(data)
     _check_names(series, run_dir)
     if series.tick != int(series.tick) or series.tick < 1:
         raise ExportError(f"{run_dir}: tick {series.tick} s: RCAEval timestamps are whole seconds, "
                           "so the export needs a tick of a whole number of seconds")
     stamps = series.epoch + np.rint(series.t).astype(np.int64)
-    lines = _read_logs(run_dir)
+    lines = _read_logs(data)
     names, skipped = [], []
     faults = summary.get("faults", [])
     for n, f in enumerate(faults, start=1):
@@ -212,18 +219,26 @@ def export(path: Path, out: Path, *, before: float = 600.0, after: float = 600.0
     if before <= 0 or after <= 0:
         raise ExportError("--before and --after must be positive durations")
     sources = find_runs(path, variant)
-    missing = [s.run_dir for s in sources if not (s.run_dir / SERIES_FILE).is_file()]
-    if missing:
-        raise ExportError(f"{missing[0]}: no recorded series ({SERIES_FILE}); run it with --record-series"
-                          + (f" ({len(missing)} of {len(sources)} runs have none)" if len(sources) > 1 else ""))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     cases: list[str] = []
     skipped: list[str] = []
-    for src in sources:
-        names, skip = export_run(src, out, before, after)
-        cases += names
-        skipped += skip
+    with tempfile.TemporaryDirectory(prefix="opstwin-replay-") as work:
+        records, variants = eval_records(Path(path)) if (Path(path) / "results.json").is_file() else ({}, {})
+        ready = []
+        for k, src in enumerate(sources):
+            if not (src.run_dir / SERIES_FILE).is_file():  # made without --record-series: replay it exactly
+                try:
+                    replayed = replay(src.run_dir, Path(work) / str(k), records.get(str(src.run_dir.resolve())),
+                                      variants, say)
+                except ReplayError as exc:
+                    raise ExportError(str(exc)) from None
+                src = Source(src.run_dir, src.variant, replayed)
+            ready.append(src)
+        out.mkdir(parents=True, exist_ok=True)
+        for src in ready:
+            names, skip = export_run(src, out, before, after)
+            cases += names
+            skipped += skip
     index = {"opstwin_rca_export": 1, "source": str(Path(path).resolve()), "variant": variant,
              "window": {"before_s": before, "after_s": after}, "cases": cases, "skipped": skipped,
              "columns": {"service": list(SERVICE_COLUMNS), "host": list(HOST_COLUMNS), "disk": list(DISK_COLUMNS)}}
