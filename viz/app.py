@@ -86,9 +86,24 @@ def timeline_html(model: OpsModel) -> str:
     return f'<ol class="timeline" style="list-style:none;padding-left:0;margin:0;font-size:13px">{rows}</ol>'
 
 
-PLOTS = [make_plot_component({"health": "#2f6fde"})[0],
-         make_plot_component({"open incidents": "#d62828", "alerting": "#f0a202"})[0],
-         make_plot_component({"MTTR (min)": "#555"})[0]]
+def _titled(title: str, low: float | None = None, high: float | None = None):
+    """A plot's finishing touch: its title, ticks on the x axis, and fixed y limits where given."""
+
+    def post(ax) -> None:
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("tick")
+        if low is not None or high is not None:
+            ax.set_ylim(low, high)
+        ax.figure.set_size_inches(4.2, 2.8)
+        ax.figure.tight_layout()
+
+    return post
+
+
+PLOTS = [make_plot_component({"health": "#2f6fde"}, post_process=_titled("health H (ground truth)", None, 1.005))[0],
+         make_plot_component({"open incidents": "#d62828", "alerting": "#f0a202"},
+                             post_process=_titled("open incidents, alerting components", -0.2))[0],
+         make_plot_component({"MTTR (min)": "#555"}, post_process=_titled("MTTR so far (min)", -0.1))[0]]
 
 
 @solara.component
