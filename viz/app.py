@@ -136,8 +136,8 @@ def Page() -> None:
         with solara.Card("Run"):
             ModelController(model, model_parameters=chosen, play_interval=interval, render_interval=per_click,
                             use_threads=threads)
-            solara.SliderInt("Ticks per step", value=per_click, min=1, max=60)
-            solara.SliderInt("Play interval (ms)", value=interval, min=20, max=1000, step=10)
+            solara.SliderInt("Ticks per step", value=per_click, min=1, max=60, thumb_label="always")
+            solara.SliderInt("Play interval (ms)", value=interval, min=20, max=1000, step=10, thumb_label="always")
         with solara.Card("Scenario (Reset applies)"):
             ModelCreator(model, params, model_parameters=chosen)
     Dashboard(model.value)
