@@ -529,6 +529,24 @@ def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
     fail("interrupted", code=130)  # it serves until Ctrl-C, which it takes as its way out
 
 
+@main.command("viz")
+@click.argument("file", type=click.Path(path_type=Path), default="storm", required=False)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Seed (default: the scenario's).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def viz_cmd(file: Path, seed: int | None, port: int) -> None:
+    """Watch a scenario (a FILE or a library name; default storm) run in the browser, until Ctrl-C."""
+    from opstwin.viz.serve import ServeError, serve
+
+    load_or_exit(file)
+    try:
+        serve(resolve_or_exit(file), seed, port, say=click.echo)
+    except ServeError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
 @main.command("agents")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--join", "join_file", type=click.Path(path_type=Path, exists=True), required=True,
