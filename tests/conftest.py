@@ -11,6 +11,7 @@ requests/s, api 100 and db 50, every service well below saturation.
 from __future__ import annotations
 
 import contextlib
+import signal
 import textwrap
 from pathlib import Path
 
@@ -20,6 +21,12 @@ from click.testing import CliRunner
 from opstwin.cli.main import main
 from opstwin.twin.model import Twin
 from opstwin.twin.spec import DiurnalSpec, LoadSpec, TopologySpec
+
+
+def sigint_default() -> None:
+    """`preexec_fn` for a child a test interrupts with SIGINT: a shell that starts the suite in the
+    background leaves SIGINT ignored, the child inherits that, and Ctrl-C would never reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import pytest
 
 from opstwin.scenarios import library
 from opstwin.twin.units import format_clock
+
+from conftest import sigint_default
 from test_cli import OPSTWIN, SMALL_SCENARIO_LONG
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
@@ -118,7 +120,7 @@ def test_ctrl_c_during_a_run_exits_130_and_keeps_the_log(tmp_path):
     scenario.write_text(SMALL_SCENARIO_LONG)
     out = tmp_path / "out"
     proc = subprocess.Popen([OPSTWIN, "run", str(scenario), "--no-agents", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     try:
         assert proc.stderr.readline().startswith("running long seed 3")
         deadline = time.monotonic() + 60

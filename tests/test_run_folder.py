@@ -18,6 +18,8 @@ import pytest
 
 from opstwin.twin.eventlog import EventLog, LogWriteError
 
+from conftest import sigint_default
+
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
 LONG = """\
 name: {name}
@@ -128,7 +130,8 @@ def test_ctrl_c_on_eval_stops_the_workers_at_once_and_keeps_every_finished_run(t
     out = tmp_path / "out"
     workers: set[int] = set()
     proc = subprocess.Popen([OPSTWIN, "eval", "short.yaml", "long.yaml", "--seeds", "2", "-j", "2", "-q",
-                             "--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     try:
         stream = out / "results.jsonl"
         _wait_for(lambda: stream.exists() and len(stream.read_text().splitlines()) >= 2, 240)
@@ -160,7 +163,7 @@ def test_ctrl_c_exits_130(tmp_path, command):
     (tmp_path / "long.yaml").write_text(LONG.format(name="long", duration="100d"))
     args = [str(tmp_path / "long.yaml") if a == "LONG" else a for a in command]
     proc = subprocess.Popen([OPSTWIN, *args, *(["--out", str(tmp_path / "out")] if "run" in args else [])],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     try:
         time.sleep(4.0)  # imports done, the loop under way
         proc.send_signal(signal.SIGINT)
@@ -172,7 +175,8 @@ def test_ctrl_c_exits_130(tmp_path, command):
 
 
 def test_ctrl_c_stops_the_xmpp_server_with_exit_130(no_leftovers):
-    proc = subprocess.Popen([OPSTWIN, "xmpp", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([OPSTWIN, "xmpp", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     try:
         assert "XMPP server" in proc.stderr.readline()  # up
         proc.send_signal(signal.SIGINT)
