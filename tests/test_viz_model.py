@@ -84,9 +84,8 @@ def test_the_mirror_follows_faults_actions_and_incidents(stepped):
     opened = {e["incident"] for e in events if e["kind"] == "incident_opened"}
     closed = {e["incident"] for e in events if e["kind"] in ("incident_closed", "incident_superseded")}
     assert opened and set(model.mirror.incidents) == opened - closed
-    fixed = [e for e in events if e["kind"] == "fault_resolved" and e["by"] != "expired"]
-    started = {e["fault_id"]: e["t"] for e in events if e["kind"] == "fault_injected"}
-    assert fixed and model.mirror.mttr_s == pytest.approx(np.mean([e["t"] - started[e["fault_id"]] for e in fixed]))
+    assert any(e["kind"] == "fault_resolved" and e["by"] != "expired" for e in events)
+    assert model.mirror.mttr_s is not None
     kinds = {e.kind for e in model.mirror.timeline}
     assert {"fault", "alert", "incident", "diagnosis", "award", "action", "done", "fixed"} <= kinds
 
@@ -112,6 +111,18 @@ def test_the_svg_shows_every_service_in_its_state_colour(stepped):
     assert [c[0] for c in circles] == [a.name for a in model.services]
     assert all(COLOURS[state] == fill for _, state, fill in circles)
     assert len(re.findall(r'<rect class="host"', svg)) == len(model.hosts)
+
+
+def test_the_mttr_shown_is_the_evals():
+    """Injection to recovery (health back within 0.02 of the tick before the fault), as
+    opstwin.evaluation.metrics counts it for the run's summary."""
+    model = OpsModel(load(resolve("storm")), seed=1)
+    for _ in range(1500):
+        model.step()
+    shown = model.mirror.mttr_s
+    summary = model.sim.finish()
+    mttr = [f["mttr_s"] for f in summary["faults"] if f.get("mttr_s") is not None]
+    assert len(mttr) >= 2 and shown == pytest.approx(np.mean(mttr), abs=10.0)  # within a tick
 
 
 def test_a_mirrored_run_writes_the_same_incident_log_as_a_plain_one():

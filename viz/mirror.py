@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 STATES = ("healthy", "degraded", "faulty", "remediation")
 ERROR_BUDGET = 0.05  # a service failing more than this share of its requests is degraded
 TIMELINE_KEEP = 500  # entries kept; the page shows the latest few
+RECOVERED = 0.02  # health within this of the tick before a fault counts as recovered (as the eval counts it)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,10 @@ class Mirror:
         self.incidents: dict[str, str] = {}  # open, incident -> root
         self.alerting: dict[str, str] = {}  # component -> kind, while its last alert is not a clear
         self.alerts_sent = 0
-        self.repairs: list[float] = []  # seconds from injection to the fix, per fault fixed by an action
+        self.repairs: list[float] = []  # seconds from injection to recovery, per fault fixed by an action
+        self._recovering: list[tuple[float, float, float]] = []  # (injected at, fixed at, health before it)
+        self._health = 1.0  # the last tick's health H
+        self._before: dict[str, float] = {}  # fault id -> health the tick before its injection
         self.timeline: list[Entry] = []
         self.state: np.ndarray = np.zeros(0, dtype=np.int8)  # index into STATES, per service (topology order)
         self._started: dict[str, float] = {}  # fault id -> injection time
@@ -71,7 +75,9 @@ class Mirror:
     # ----------------------------------------------------------- answers
     @property
     def mttr_s(self) -> float | None:
-        """Mean seconds from a fault's injection to the action that ended it, over the faults fixed so far."""
+        """Mean seconds from a fault's injection until health is back (within 0.02 of the tick before
+        it) after the action that ended it, over the faults fixed and recovered so far: the eval's
+        MTTR (opstwin.evaluation.metrics), as far as the run has got."""
         return float(np.mean(self.repairs)) if self.repairs else None
 
     def count(self, state: str) -> int:
@@ -114,12 +120,14 @@ class Mirror:
         elif kind in ("fault_injected", "fault_reopened"):
             self.faults[e["fault_id"]] = Marker(e["fault_id"], e["type"], e["target"])
             self._started.setdefault(e["fault_id"], t)
+            self._before.setdefault(e["fault_id"], self._health)
             verb = "injected" if kind == "fault_injected" else "back"
             self._add(t, "fault", f"{e['fault_id']} {e['type']} on {e['target']} {verb} (ground truth)")
         elif kind == "fault_resolved":
             self.faults.pop(e["fault_id"], None)
             if e["by"] != "expired":
-                self.repairs.append(t - self._started.get(e["fault_id"], t))
+                self._recovering.append((self._started.get(e["fault_id"], t), t,
+                                         self._before.get(e["fault_id"], self._health)))
             self._add(t, "fixed", f"{e['fault_id']} {e['type']} on {e['target']} ended ({e['by']})")
         elif kind == "action_started":
             self.actions[e["action_id"]] = Marker(e["action_id"], e["action"], e["target"])
@@ -164,6 +172,11 @@ class Mirror:
     # ------------------------------------------------------------ frames
     def _on_frame(self, sim: Simulation, frame: Frame) -> None:
         twin = sim.twin
+        self._health = float(sim.health[-1])
+        if self._recovering:  # recovery: the first tick from the fix on whose health is back
+            back = [r for r in self._recovering if self._health >= r[2] - RECOVERED]
+            self.repairs += [frame.t - start for start, _, _ in back]
+            self._recovering = [r for r in self._recovering if r not in back]
         state = np.zeros(twin.topo.n_services, dtype=np.int8)
         bad = ~frame.up | (frame.error > ERROR_BUDGET) | (frame.p99 > twin.slo)
         state[bad] = STATES.index("degraded")
