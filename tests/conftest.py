@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -27,6 +28,26 @@ def sigint_default() -> None:
     """`preexec_fn` for a child a test interrupts with SIGINT: a shell that starts the suite in the
     background leaves SIGINT ignored, the child inherits that, and Ctrl-C would never reach it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def child(args: list, **kwargs):
+    """A command a test will Ctrl-C (see `ctrl_c`), its output piped as text; killed when the test leaves."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default, **kwargs)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+def ctrl_c(proc: subprocess.Popen, timeout: float = 60.0) -> str:
+    """Send SIGINT; the command must stop with exit 130 and one line, no traceback. Its stderr."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    return err
 
 
 @pytest.fixture

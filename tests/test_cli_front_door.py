@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 from opstwin.scenarios import library
 from opstwin.twin.units import format_clock
 
-from conftest import sigint_default
+from conftest import child, ctrl_c
 from test_cli import OPSTWIN, SMALL_SCENARIO_LONG
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
@@ -119,20 +118,13 @@ def test_ctrl_c_during_a_run_exits_130_and_keeps_the_log(tmp_path):
     scenario = tmp_path / "long.yaml"
     scenario.write_text(SMALL_SCENARIO_LONG)
     out = tmp_path / "out"
-    proc = subprocess.Popen([OPSTWIN, "run", str(scenario), "--no-agents", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
-    try:
+    with child([OPSTWIN, "run", str(scenario), "--no-agents", "--out", str(out)]) as proc:
         assert proc.stderr.readline().startswith("running long seed 3")
         deadline = time.monotonic() + 60
         while not (out / "incidents.jsonl").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)  # well inside the run loop
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
+        ctrl_c(proc)
     events = [json.loads(line) for line in (out / "incidents.jsonl").read_text().splitlines()]
     assert events[0]["kind"] == "run_started" and events[-1]["kind"] == "run_aborted"
 

@@ -18,7 +18,7 @@ import pytest
 
 from opstwin.twin.eventlog import EventLog, LogWriteError
 
-from conftest import sigint_default
+from conftest import child, ctrl_c, sigint_default
 
 OPSTWIN = str(Path(sys.executable).with_name("opstwin"))
 LONG = """\
@@ -162,26 +162,12 @@ def test_ctrl_c_on_eval_stops_the_workers_at_once_and_keeps_every_finished_run(t
 def test_ctrl_c_exits_130(tmp_path, command):
     (tmp_path / "long.yaml").write_text(LONG.format(name="long", duration="100d"))
     args = [str(tmp_path / "long.yaml") if a == "LONG" else a for a in command]
-    proc = subprocess.Popen([OPSTWIN, *args, *(["--out", str(tmp_path / "out")] if "run" in args else [])],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
-    try:
+    with child([OPSTWIN, *args, *(["--out", str(tmp_path / "out")] if "run" in args else [])]) as proc:
         time.sleep(4.0)  # imports done, the loop under way
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
+        ctrl_c(proc)
 
 
 def test_ctrl_c_stops_the_xmpp_server_with_exit_130(no_leftovers):
-    proc = subprocess.Popen([OPSTWIN, "xmpp", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=sigint_default)
-    try:
+    with child([OPSTWIN, "xmpp", "--port", "0"]) as proc:
         assert "XMPP server" in proc.stderr.readline()  # up
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
+        ctrl_c(proc)
