@@ -206,3 +206,24 @@ def test_the_root_of_a_host_or_disk_fault_holds_the_services_placed_on_it(record
     assert _placed({"target": "h1", "target_kind": "host", "params": {"peer": "h2"}}, series, 0) == ["web", "api", "db"]
     assert _placed({"target": "d1", "target_kind": "disk"}, series, 0) == ["web"]
     assert _placed({"target": "api", "target_kind": "service"}, series, 0) == []
+
+
+def test_a_run_without_recording_removes_an_earlier_runs_series(recorded, tmp_path):
+    """Series left in the folder by an earlier run would pass for this run's in an export."""
+    scenario = load(recorded["root"] / "rcatiny.yaml")
+    runner.run(scenario, seed=3, out=tmp_path / "r", record_series=True)
+    assert (tmp_path / "r" / "series.npz").is_file()
+    runner.run(scenario, seed=4, out=tmp_path / "r")
+    assert not (tmp_path / "r" / "series.npz").exists() and not (tmp_path / "r" / "logs.csv.gz").exists()
+
+
+def test_score_reads_only_the_cases_of_the_last_export(recorded, cases, tmp_path):
+    import shutil
+
+    copy = tmp_path / "cases"
+    shutil.copytree(cases, copy)
+    shutil.copytree(copy / "rcatiny-3-01", copy / "old-case")  # left by an earlier export into the folder
+    res = opstwin(tmp_path, "rca", "score", copy, "--methods", "team", "-q")
+    assert res.exit_code == 0, res.output
+    scored = {json.loads(line)["case"] for line in (copy / "rca_ranks.jsonl").read_text().splitlines()}
+    assert scored == {"rcatiny-3-01", "rcatiny-3-02"}

@@ -89,9 +89,15 @@ def run(scenario: Scenario, **kwargs: Any) -> dict[str, Any]:
 
 
 def write_outputs(sim: Simulation, out_dir: Path, recorder: Any = None) -> None:
-    """summary.json and health.csv beside the incident log (and the recorded series, if any)."""
+    """summary.json and health.csv beside the incident log (and the recorded series, if any; an earlier
+    run's series in the folder are removed, so they can never pass for this run's)."""
     if recorder is not None:
         recorder.save(out_dir)
+    else:
+        from opstwin.engine.series import LOGS_FILE, SERIES_FILE
+
+        for name in (SERIES_FILE, LOGS_FILE):
+            (out_dir / name).unlink(missing_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(sim.summary, indent=2, sort_keys=True) + "\n")
     np.savetxt(out_dir / "health.csv", sim.health_series(), delimiter=",", header="t,health", comments="",
                fmt=["%.1f", "%.6f"])

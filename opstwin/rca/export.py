@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from opstwin.engine.series import LOGS_FILE, SERIES_FILE, Series, load
-from opstwin.rca.replay import ReplayError, eval_records, replay
+from opstwin.rca.replay import ReplayError, eval_records, replay, run_key
 
 P90_WEIGHT = math.log(math.log(10) / math.log(2)) / math.log(math.log(100) / math.log(2))  # ~0.634
 SERVICE_COLUMNS = ("cpu", "mem", "latency-50", "latency-90", "latency-99", "error", "workload")
@@ -228,7 +228,7 @@ def export(path: Path, out: Path, *, before: float = 600.0, after: float = 600.0
         for k, src in enumerate(sources):
             if not (src.run_dir / SERIES_FILE).is_file():  # made without --record-series: replay it exactly
                 try:
-                    replayed = replay(src.run_dir, Path(work) / str(k), records.get(str(src.run_dir.resolve())),
+                    replayed = replay(src.run_dir, Path(work) / str(k), records.get(run_key(src.run_dir)),
                                       variants, say)
                 except ReplayError as exc:
                     raise ExportError(str(exc)) from None

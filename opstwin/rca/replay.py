@@ -20,10 +20,16 @@ class ReplayError(ValueError):
 
 
 def eval_records(eval_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """An eval folder's run records by run folder (resolved), and its variants' overrides."""
+    """An eval folder's run records by run folder (``<variant>/<scenario>-<seed>``, so a moved eval
+    folder still finds them), and its variants' overrides."""
     results = json.loads((eval_dir / "results.json").read_text())
-    records = {str(Path(r["out"]).resolve()): r for r in results.get("runs", []) if r.get("out")}
+    records = {run_key(Path(r["out"])): r for r in results.get("runs", []) if r.get("out")}
     return records, results.get("variants", {})
+
+
+def run_key(run_dir: Path) -> str:
+    """An eval run folder's name within the eval: ``<variant>/<scenario>-<seed>``."""
+    return f"{run_dir.parent.name}/{run_dir.name}"
 
 
 def _scenario(run_dir: Path, summary: dict[str, Any], record: dict[str, Any] | None,

@@ -40,11 +40,15 @@ KEEP_RANKS = 10  # ranks kept per case and method in rca_ranks.jsonl
 
 
 def find_cases(folder: Path) -> list[Path]:
-    """The case folders under `folder` (each holds case.json), sorted by name."""
+    """The case folders under `folder` (each holds case.json), sorted by name: those of its last
+    export when it has an export.json (an export into an old folder leaves the old cases there)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ExportError(f"{folder}: no such folder (give the --out of `opstwin rca export`)")
-    cases = sorted(p for p in folder.iterdir() if (p / "case.json").is_file())
+    index = folder / "export.json"
+    listed = set(json.loads(index.read_text()).get("cases", [])) if index.is_file() else None
+    cases = sorted(p for p in folder.iterdir()
+                   if (p / "case.json").is_file() and (listed is None or p.name in listed))
     if not cases:
         raise ExportError(f"{folder}: no cases (folders with case.json); make them with `opstwin rca export`")
     return cases
