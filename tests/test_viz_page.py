@@ -64,7 +64,11 @@ def served(tmp_path):
         yield url.group(1), proc
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # never leave a server behind
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.slow

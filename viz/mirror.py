@@ -60,8 +60,9 @@ class Mirror:
         self.incidents: dict[str, str] = {}  # open, incident -> root
         self.alerting: dict[str, str] = {}  # component -> kind, while its last alert is not a clear
         self.alerts_sent = 0
-        self.repairs: list[float] = []  # seconds from injection to recovery, per fault fixed by an action
-        self._recovering: list[tuple[float, float, float]] = []  # (injected at, fixed at, health before it)
+        self.repairs: dict[str, float] = {}  # fault id -> seconds from injection to recovery (fixed by the team)
+        self._recovering: dict[str, tuple[float, float]] = {}  # fault id -> (injected at, health before it)
+        self._requester: dict[str, str] = {}  # action id -> who asked for it
         self._health = 1.0  # the last tick's health H
         self._before: dict[str, float] = {}  # fault id -> health the tick before its injection
         self.timeline: list[Entry] = []
@@ -78,7 +79,7 @@ class Mirror:
         """Mean seconds from a fault's injection until health is back (within 0.02 of the tick before
         it) after the action that ended it, over the faults fixed and recovered so far: the eval's
         MTTR (opstwin.evaluation.metrics), as far as the run has got."""
-        return float(np.mean(self.repairs)) if self.repairs else None
+        return float(np.mean(list(self.repairs.values()))) if self.repairs else None
 
     def count(self, state: str) -> int:
         return int((self.state == STATES.index(state)).sum())
@@ -121,16 +122,19 @@ class Mirror:
             self.faults[e["fault_id"]] = Marker(e["fault_id"], e["type"], e["target"])
             self._started.setdefault(e["fault_id"], t)
             self._before.setdefault(e["fault_id"], self._health)
+            self.repairs.pop(e["fault_id"], None)  # reopened (an undo): its repair is the next one
+            self._recovering.pop(e["fault_id"], None)
             verb = "injected" if kind == "fault_injected" else "back"
             self._add(t, "fault", f"{e['fault_id']} {e['type']} on {e['target']} {verb} (ground truth)")
         elif kind == "fault_resolved":
             self.faults.pop(e["fault_id"], None)
-            if e["by"] != "expired":
-                self._recovering.append((self._started.get(e["fault_id"], t), t,
-                                         self._before.get(e["fault_id"], self._health)))
+            if e["by"] != "expired" and self._requester.get(e["by"]) != "operator":  # fixed by the team
+                self._recovering[e["fault_id"]] = (self._started.get(e["fault_id"], t),
+                                                   self._before.get(e["fault_id"], self._health))
             self._add(t, "fixed", f"{e['fault_id']} {e['type']} on {e['target']} ended ({e['by']})")
         elif kind == "action_started":
             self.actions[e["action_id"]] = Marker(e["action_id"], e["action"], e["target"])
+            self._requester[e["action_id"]] = e.get("by", "")
             self._add(t, "action", f"{e['action_id']} {e['action']} {e['target']} by {e['by']}")
         elif kind in ("action_succeeded", "action_failed"):
             self.actions.pop(e["action_id"], None)
@@ -173,10 +177,10 @@ class Mirror:
     def _on_frame(self, sim: Simulation, frame: Frame) -> None:
         twin = sim.twin
         self._health = float(sim.health[-1])
-        if self._recovering:  # recovery: the first tick from the fix on whose health is back
-            back = [r for r in self._recovering if self._health >= r[2] - RECOVERED]
-            self.repairs += [frame.t - start for start, _, _ in back]
-            self._recovering = [r for r in self._recovering if r not in back]
+        for fid, (start, before) in list(self._recovering.items()):  # recovered: health back after the fix
+            if self._health >= before - RECOVERED:
+                self.repairs[fid] = frame.t - start
+                del self._recovering[fid]
         state = np.zeros(twin.topo.n_services, dtype=np.int8)
         bad = ~frame.up | (frame.error > ERROR_BUDGET) | (frame.p99 > twin.slo)
         state[bad] = STATES.index("degraded")

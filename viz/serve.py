@@ -76,8 +76,17 @@ def serve(scenario: Path, seed: int | None, port: int, say: Callable[[str], None
         env["OPSTWIN_VIZ_SEED"] = str(seed)
     cmd = [sys.executable, "-m", "solara", "run", str(APP), "--host", HOST, "--port", str(port),
            "--production", "--no-check-version"]
-    if threading.current_thread() is threading.main_thread():  # a SIGTERM stops the server too, as Ctrl-C does
-        signal.signal(signal.SIGTERM, _interrupt)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # SIGTERM stops it as Ctrl-C does
+    try:
+        _run(cmd, env, port, say)
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(cmd: list[str], env: dict[str, str], port: int, say: Callable[[str], None]) -> None:
+    """Start the server, say its URL once it answers, wait for it; stop it on the way out."""
     with tempfile.TemporaryFile() as log:
         child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
