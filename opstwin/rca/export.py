@@ -9,7 +9,9 @@ A case folder holds what an RCA method reads, in RCAEval's layout (its ``read_me
   per host: ``cpu`` (demand over capacity), ``rtt`` (seconds); per disk: ``usage`` (share used),
   ``io-errors`` (per tick). The twin models p50 and p99; ``latency-90`` is read between them on
   a log scale at the point an exponential tail puts it (``P90_WEIGHT``), so it adds no information.
-- ``inject_time.txt``: the fault's start, integer Unix seconds (sim time 0 is ``EPOCH``).
+- ``inject_time.txt``: integer Unix seconds (sim time 0 is ``EPOCH``) of the first sample after the
+  fault's start (``start_s`` in case.json is the start itself), where RCA methods split normal from
+  anomalous.
 - ``logs.csv``: ``time,container_name,message``, the WARN/ERROR lines services wrote in the window.
 - ``case.json``: the ground truth (root component, its kind, a partition's peer, the services
   placed on a faulty host or disk, the fault type,
@@ -136,7 +138,8 @@ def export_run(src: Source, out: Path, before: float, after: float) -> tuple[lis
         case = f"{summary['scenario']}-{summary['seed']}-{n:02d}"
         start = float(f["start"])
         k0 = int(np.searchsorted(series.t, start - before, side="left"))
-        k_inj = int(np.searchsorted(series.t, start, side="left"))
+        # the first sample the fault shows in: a frame stamped `start` was made before it took effect
+        k_inj = int(np.searchsorted(series.t, start, side="right"))
         k1 = int(np.searchsorted(series.t, start + after, side="left"))  # [start - before, start + after)
         if k_inj - k0 < MIN_NORMAL or k1 <= k_inj:
             skipped.append(f"{case}: {k_inj - k0} samples before the injection, {k1 - k_inj} after "
@@ -148,7 +151,7 @@ def export_run(src: Source, out: Path, before: float, after: float) -> tuple[lis
         cols = service_frame(series, k0, k1)
         metrics = {name: [[t, _value(v)] for t, v in zip(ts, vals.tolist())] for name, vals in cols.items()}
         (folder / "metrics.json").write_text(json.dumps(metrics, separators=(",", ":")) + "\n")
-        inject = series.epoch + math.ceil(start)
+        inject = int(stamps[k_inj])  # methods split normal (< inject_time) from anomalous here
         (folder / "inject_time.txt").write_text(f"{inject}\n")
         _write_logs(folder / "logs.csv", lines, series, start - before, start + after)
         (folder / "case.json").write_text(json.dumps(
