@@ -75,7 +75,7 @@ def served(tmp_path):
 def test_the_page_shows_every_service_and_a_fault_changes_its_colour(served, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no {CHROMIUM} (apt-get install chromium; .ci/run installs it)")
+        pytest.skip(f"no {CHROMIUM}: Debian's chromium is needed (.ci/run sets it up)")
     from opstwin.viz.svg import COLOURS
 
     url, proc = served
