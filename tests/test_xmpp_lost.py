@@ -19,7 +19,7 @@ import pytest
 from opstwin.agents.xmpp.server import XmppError
 from opstwin.engine.runner import run
 from opstwin.scenarios.loader import load
-from xmpp_helpers import SCENARIO
+from xmpp_helpers import SCENARIO, kill_agents_process
 
 pytestmark = pytest.mark.slow  # SPADE agents in other OS processes
 
@@ -28,23 +28,7 @@ OPSTWIN = str(Path(sys.executable).parent / "opstwin")
 
 def test_killing_the_core_agents_process_ends_the_run_with_what_was_lost(monkeypatch, tmp_path, no_leftovers):
     """3 processes: twin | diagnoser, coordinator, guard | specialists."""
-    import opstwin.agents.xmpp.transport as tr
-
-    made = []
-    original = tr.SpadeTransport.__init__
-
-    def capture(self, *a, **kw):
-        made.append(self)
-        original(self, *a, **kw)
-
-    monkeypatch.setattr(tr.SpadeTransport, "__init__", capture)
-    killed = []
-
-    def progress(frame, scenario):
-        if frame.tick == 30 and not killed:
-            worker = next(w for w in made[0].workers if "guard" in w.opstwin_names)
-            os.kill(worker.pid, signal.SIGKILL)
-            killed.append(worker.opstwin_names)
+    progress, killed = kill_agents_process(monkeypatch, "guard", tick=30)
 
     scenario = load(SCENARIO)
     with pytest.raises(XmppError, match=r"lost coordinator, diagnoser, guard at t=.*agents process 1 exited"):

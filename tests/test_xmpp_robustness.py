@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import time
 
 import pytest
@@ -13,30 +11,14 @@ import pytest
 from opstwin.scenarios.loader import load
 from opstwin.engine.runner import run
 from opstwin.engine.simulation import Simulation
-from xmpp_helpers import SCENARIO, Client
+from xmpp_helpers import SCENARIO, Client, kill_agents_process
 
 pytestmark = pytest.mark.slow  # SPADE agents in other OS processes
 
 
 def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch, tmp_path, no_leftovers):
     """4 processes: twin | diagnoser, coordinator, guard | compute, network | deploy, storage."""
-    import opstwin.agents.xmpp.transport as tr
-
-    made = []
-    original = tr.SpadeTransport.__init__
-
-    def capture(self, *a, **kw):
-        made.append(self)
-        original(self, *a, **kw)
-
-    monkeypatch.setattr(tr.SpadeTransport, "__init__", capture)
-    killed = []
-
-    def progress(frame, scenario):
-        if frame.tick == 30 and not killed:
-            worker = next(w for w in made[0].workers if "network" in w.opstwin_names)
-            os.kill(worker.pid, signal.SIGKILL)
-            killed.append(worker.opstwin_names)
+    progress, killed = kill_agents_process(monkeypatch, "network", tick=30)
 
     scenario = load(SCENARIO)
     summary = run(scenario, seed=2, agents=True, transport="spade", processes=4, progress=progress, out=tmp_path,

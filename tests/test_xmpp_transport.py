@@ -7,7 +7,6 @@ end; every test checks that it leaves no process of its own behind.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from opstwin.scenarios.loader import load
 from opstwin.engine.runner import run
-from xmpp_helpers import SCENARIO
+from xmpp_helpers import SCENARIO, listening_ports
 
 pytestmark = pytest.mark.slow  # SPADE over the embedded XMPP server, several seconds a test
 
@@ -83,28 +82,6 @@ def local_address() -> str | None:
     finally:
         s.close()
     return None if ip.startswith("127.") else ip
-
-
-def listening_ports(pids: set[int]) -> list[tuple[str, int]]:
-    """(address, port) of TCP sockets in LISTEN state owned by `pids` (from /proc)."""
-    inodes = set()
-    for pid in pids:
-        fd_dir = Path(f"/proc/{pid}/fd")
-        for fd in fd_dir.iterdir() if fd_dir.exists() else []:
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    out = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            f = line.split()
-            if f[3] == "0A" and f[9] in inodes:
-                addr, port = f[1].split(":")
-                out.append((addr, int(port, 16)))
-    return out
 
 
 def test_embedded_server_listens_on_loopback_only_and_cleans_up(no_leftovers):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
 
@@ -25,6 +26,29 @@ def children() -> list[int]:
         if int(fields[1]) == me and fields[0] != "Z":
             out.append(int(d.name))
     return out
+
+
+def kill_agents_process(monkeypatch, agent: str, tick: int):
+    """A run's `progress` hook that SIGKILLs the agents process hosting `agent` at `tick` (the spade
+    transport with several processes), and the list that then holds the names that process hosted."""
+    import opstwin.agents.xmpp.transport as tr
+
+    made, killed = [], []
+    original = tr.SpadeTransport.__init__
+
+    def capture(self, *a, **kw):
+        made.append(self)
+        original(self, *a, **kw)
+
+    monkeypatch.setattr(tr.SpadeTransport, "__init__", capture)
+
+    def progress(frame, scenario):
+        if frame.tick == tick and not killed:
+            worker = next(w for w in made[0].workers if agent in w.opstwin_names)
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.opstwin_names)
+
+    return progress, killed
 
 
 class LoginRefused(Exception):
