@@ -23,7 +23,7 @@ MAX_DEPTH = 32  # the scenario format nests 7 deep
 MAX_ALIASES = 1_000
 MAX_NODES = 250_000  # YAML nodes after alias expansion
 MAX_INT_DIGITS = 24  # 2^64 has 20 digits; bytes of a petabyte 16
-MAX_SERVICES = 20_000  # generated or written (validation takes about a second at this size)
+MAX_SERVICES = 200_000  # generated or written (a written list stops at MAX_BYTES long before); the scale the twin is built for
 MAX_TICKS = 1_000_000  # duration / tick
 MAX_SERVICE_TICKS = 2_000_000_000  # services x ticks: about an hour of stepping
 
