@@ -62,7 +62,7 @@ class Injector:
 
     def draw_random(self, specs: list[RandomFaultSpec]) -> list[FaultBase]:
         """The random faults of `specs`, drawn from the seed, in time order per entry."""
-        names = Names(self.twin.topo.spec) if specs else None
+        names = Names.of(self.twin.topo.spec) if specs else None
         out: list[FaultBase] = []
         for k, r in enumerate(specs):
             rng = generator(self.seed, "faults", f"random[{k}]")  # one stream per entry: entries stay independent

@@ -17,6 +17,18 @@ from opstwin.twin.spec import TopologySpec
 class Names:
     """The topology's components by kind, in file order, and who calls whom across hosts."""
 
+    _last: tuple[TopologySpec, "Names"] | None = None  # see of()
+
+    @classmethod
+    def of(cls, topology: TopologySpec) -> "Names":
+        """The names of `topology`, built once: validation, its semantic checks and the injector all ask
+        about the same spec object (at 100,000 services each build is a third of a second). Specs are
+        not changed after validation, so the last one is kept by identity."""
+        last = cls._last
+        if last is None or last[0] is not topology:
+            last = cls._last = (topology, cls(topology))
+        return last[1]
+
     def __init__(self, topology: TopologySpec) -> None:
         self.service = [s.name for s in topology.services]
         self.host = [h.name for h in topology.hosts]
@@ -89,7 +101,7 @@ class Names:
 
 def fault_errors(faults: FaultsSpec, topology: TopologySpec, duration: float) -> list[tuple[str, str]]:
     """(field path, problem) for every fault entry that cannot apply to this topology and run."""
-    names = Names(topology)
+    names = Names.of(topology)
     out: list[tuple[str, str]] = []
     for i, f in enumerate(faults.scheduled):
         p = f"faults.scheduled[{i}]"

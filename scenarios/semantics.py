@@ -34,7 +34,7 @@ def semantic_errors(scenario: Any) -> list[tuple[str, str]]:
     if "warmup" in agents.model_fields_set and agents.warmup >= scenario.duration:
         out.append(("agents.warmup", f"warm-up ({format_duration(agents.warmup)}) is not shorter than the run "
                                      f"({format_duration(scenario.duration)}): the team would never alert"))
-    out += _symptomless(scenario, Names(topology))
+    out += _symptomless(scenario, Names.of(topology))
     seen_faults: dict[tuple[str, str, float], int] = {}
     for i, f in enumerate(scenario.faults.scheduled):
         if f.targets or f.jitter:

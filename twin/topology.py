@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from opstwin.twin import dag, placement
+from opstwin.twin.bulk import paused_gc
 from opstwin.twin.spec import ServiceSpec, TopologySpec
 
 
@@ -57,9 +58,10 @@ class Topology:
         needs only the arrays), nodes and edges in file order."""
         if self._graph is None:
             graph = nx.DiGraph()
-            graph.add_nodes_from(self._specs)
-            graph.add_edges_from((s.name, d.service, {"calls": d.calls})
-                                 for s in self.spec.services for d in s.dependencies())
+            with paused_gc():  # hundreds of thousands of dicts at 100,000 services: see twin/bulk.py
+                graph.add_nodes_from(self._specs)
+                graph.add_edges_from((s.name, d.service, {"calls": d.calls})
+                                     for s in self.spec.services for d in s.dependencies())
             object.__setattr__(self, "_graph", graph)
         return self._graph
 

@@ -11,6 +11,8 @@ a command that needs them runs (tests/test_cold_start.py checks it).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import sys
 from pathlib import Path
@@ -111,6 +113,10 @@ class Commands(click.Group):
 @click.version_option(package_name="opstwin")
 def main() -> None:
     """opstwin: a digital-twin testbed for autonomous incident response."""
+    # At exit the interpreter's last garbage collection walks every object still alive: after a
+    # 100,000-service run that is millions of them and took about 3 s. The command's work is done by
+    # then, so they are frozen (out of the collector's sight) and freed by reference counting alone.
+    atexit.register(gc.freeze)
 
 
 @main.command()
