@@ -218,18 +218,17 @@ class Monitor(Agent):
         if len(fresh):
             self._mem_fast[fresh] = self._mem_slow[fresh] = mem[fresh]
 
-    def _memory_growth(self, f: Frame) -> np.ndarray:
+    def _memory_growth(self, steady_load: np.ndarray) -> np.ndarray:
         """Services whose memory, growing steadily while their load does not, will reach MEMORY_LIMIT
         within MEMORY_HORIZON: a slow leak, seen before GC pauses and OOM kills show it. For a linear
         trend the slow EWMA lags the fast one by the difference of their time constants."""
         lag = max(MEMORY_SLOW, self.tick_seconds) - max(MEMORY_FAST, self.tick_seconds)
         growth = (self._mem_fast - self._mem_slow) / max(lag, self.tick_seconds)
-        level = self._mem_sum / max(self._count, 1)
-        steady_load = f.rate[self.sel] <= 1.5 * self._rate_avg + 1.0  # a surge grows working sets too
         return ((growth > MEMORY_MIN_GROWTH) & (self._mem_fast + growth * MEMORY_HORIZON >= MEMORY_LIMIT)
-                & (self._mem_fast > level + MEMORY_MIN_RISE) & steady_load)
+                & (self._mem_fast > self._mem_level + MEMORY_MIN_RISE) & steady_load)
 
-    def _latency_regression(self, f: Frame, raw_lat: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    def _latency_regression(self, f: Frame, raw_lat: np.ndarray, lat: np.ndarray,
+                            steady_load: np.ndarray) -> np.ndarray:
         """Services whose smoothed p99 since a version change stands REGRESSION_FACTOR times its level
         before the change, within VERIFY_WINDOW, while their load is steady: a slower release, even
         one still within its SLO (a surge slows everything, so it does not count)."""
@@ -242,7 +241,6 @@ class Monitor(Agent):
             self._deployed[changed] = deployed[changed]
         self._lat_slow += min(1.0, self.tick_seconds / LATENCY_BEFORE) * (raw_lat - self._lat_slow)
         before = self._lat_before
-        steady_load = f.rate[self.sel] <= 1.5 * self._rate_avg + 1.0
         return ((f.t - deployed < VERIFY_WINDOW) & (lat > REGRESSION_FACTOR * before)
                 & (lat > before + REGRESSION_MIN) & steady_load)
 
@@ -269,6 +267,15 @@ class Monitor(Agent):
         self.detector.fit(Z)
         self._train = []
         self.fitted = True
+        # the screen's per-service limits depend only on the warm-up: computed once, not every tick
+        m = self.mean
+        self._lim_err = np.maximum(m[0] * 3, m[0] + 0.01)
+        self._lim_err_sure = np.maximum(0.05, m[0] * 10)
+        self._lim_lat = m[1] * 3 + 0.05
+        self._lim_lat_gross = 5 * m[1]
+        self._lim_lines = m[2] + 5 * np.sqrt(m[2] + 1) + 3
+        self._lim_sli_err = np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * m[0])
+        self._mem_level = self._mem_sum / max(self._count, 1)
 
     def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
         rate = f.rate[self.sel]
@@ -298,24 +305,28 @@ class Monitor(Agent):
         prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
         smooth = prev + LATENCY_SMOOTHING * (raw_lat - prev)
         lat = self._lat_ewma = np.where((raw_lat <= 1.0) & (raw_lat < prev), raw_lat, smooth)
-        lat = np.maximum(lat, np.where(raw_lat > 5 * m[1], raw_lat, 0.0))  # a gross jump needs no smoothing
-        spike = f.rate[self.sel] > 2.0 * self._rate_avg + 1.0
+        gross = raw_lat > self._lim_lat_gross
+        lat = np.maximum(lat, np.where(gross, raw_lat, 0.0))  # a gross jump needs no smoothing
+        rate = f.rate[self.sel]
+        spike = rate > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
+        steady_load = rate <= 1.5 * self._rate_avg + 1.0  # a surge grows working sets and slows everything
+        over_slo, down, restarts = lat > 1.0, down > 0, restarts > 0
         flags = {
             "rate_spike": spike,
-            "errors": (err > np.maximum(m[0] * 3, m[0] + 0.01)) & many,
-            "latency": (lat > 1.0) | (lat > m[1] * 3 + 0.05),
+            "errors": (err > self._lim_err) & many,
+            "latency": over_slo | (lat > self._lim_lat),
             "memory": mem > MEMORY_LIMIT,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
-            "memory_growth": self._memory_growth(f),
-            "latency_regression": self._latency_regression(f, raw_lat, lat),
-            "restarts": restarts > 0,
-            "down": down > 0,
-            "logs": lines > m[2] + 5 * np.sqrt(m[2] + 1) + 3,
+            "memory_growth": self._memory_growth(steady_load),
+            "latency_regression": self._latency_regression(f, raw_lat, lat, steady_load),
+            "restarts": restarts,
+            "down": down,
+            "logs": lines > self._lim_lines,
         }
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
-        self._sure = ((down > 0) | (restarts > 0) | (lat > 1.0) | (lat > 5 * m[1]) | flags["memory_growth"]
+        self._sure = (down | restarts | over_slo | (lat > self._lim_lat_gross) | flags["memory_growth"]
                       | flags["latency_regression"]
-                      | ((err > np.maximum(0.05, m[0] * 10)) & many))
+                      | ((err > self._lim_err_sure) & many))
         return flags
 
     def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
@@ -487,8 +498,9 @@ class Monitor(Agent):
         if self._latest is None:
             return np.ones((SLI_OBJECTIVES, len(self.idx)), dtype=bool)
         err, lat, down = self._latest[0], self._latest[1], self._latest[5]
-        base = self.mean[0] if self.fitted else self._sum[0] / max(self._count, 1)
-        return np.stack([down == 0, err < np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * base), lat <= 1.0])
+        limit = (self._lim_sli_err if self.fitted
+                 else np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * self._sum[0] / max(self._count, 1)))
+        return np.stack([down == 0, err < limit, lat <= 1.0])
 
     def _local(self, services: list[str]) -> np.ndarray:
         """Shard positions of the services named that are in this monitor's shard."""

@@ -46,6 +46,8 @@ class Observer:
         levels = generator(seed, "telemetry", "levels").lognormal(0.0, spec.spread, n_services) if n_services else []
         self.level = np.asarray(levels, dtype=float) * spec.noise  # per-service noise scale
         self.exact = spec.noise == 0 and spec.scrape_gap == 0
+        self.sigma = spec.latency_jitter * self.level  # p50's log-normal jitter per service; p99's is twice it
+        self.sigma99 = 2 * self.sigma
         self.previous: Frame | None = None
         self.stale_count = 0  # services that reported a stale sample, over the run (for tests and reports)
 
@@ -60,10 +62,9 @@ class Observer:
                if self.spec.scrape_gap > 0 and n else None)
         if self.spec.noise > 0 and n:
             error = self._errors(truth.rate * dt / self.spec.noise ** 2, np.clip(truth.error, 0.0, 1.0))
-            sigma = self.spec.latency_jitter * self.level
             z = self.rng.standard_normal((2, n))
-            p50 = np.minimum(truth.p50 * np.exp(sigma * z[0]), TIMEOUT_SECONDS)
-            p99 = np.minimum(np.maximum(truth.p99 * np.exp(2 * sigma * z[1]), p50), TIMEOUT_SECONDS)
+            p50 = np.minimum(truth.p50 * np.exp(self.sigma * z[0]), TIMEOUT_SECONDS)
+            p99 = np.minimum(np.maximum(truth.p99 * np.exp(self.sigma99 * z[1]), p50), TIMEOUT_SECONDS)
             changes.update(error=error, throughput=truth.rate * (1 - error - truth.throttled), p50=p50, p99=p99)
         frame = replace(truth, **changes)
         if gap is not None and len(gap) and self.previous is not None:
