@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from opstwin.agents.detectors import DETECTORS
 from opstwin.twin.spec import Name, Strict
@@ -29,9 +29,17 @@ CATEGORIES = ("compute", "storage", "deploy", "network")
 class MonitorSpec(Strict):
     detector: Literal[DETECTORS] = "isolation_forest"  # type: ignore[valid-type]
     shards: int = Field(1, ge=1, le=64, description="monitors, each watching a slice of the services")
-    persistence: int = Field(2, ge=1, le=60, description="ticks a symptom must last before an alert")
+    persistence: int = Field(2, ge=1, le=60, description="flagged ticks (of the last `window`) before an alert")
+    window: int | None = Field(None, ge=1, le=120, description="ticks over which flagged ones are counted "
+                                                                 "(k of n; default persistence: consecutive ticks)")
     clear_after: int = Field(6, ge=1, le=360, description="normal ticks before an alert is cleared")
     logs: bool = Field(True, description="read log lines (false: an ablation with no log evidence at all)")
+
+    @model_validator(mode="after")
+    def _window_holds_persistence(self) -> "MonitorSpec":
+        if self.window is not None and self.window < self.persistence:
+            raise ValueError(f"window ({self.window}) must be at least persistence ({self.persistence})")
+        return self
 
 
 class DiagnoserSpec(Strict):

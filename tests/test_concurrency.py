@@ -228,3 +228,25 @@ def test_a_release_twice_as_slow_is_caught_by_deployment_verification_within_its
     first = next(e for e in _events(tmp_path, "msg") if e["type"] == "alert" and e["body"]["component"] == "auth")
     assert "latency_regression" in first["body"]["symptoms"] and first["body"]["values"]["p99_slo"] < 1.0
     assert release["mitigated"] and release["rca_type_ac1"]
+
+
+def test_k_of_n_windows_count_an_intermittent_symptom_that_consecutive_ticks_miss():
+    from opstwin.agents.monitor import _Track
+    from opstwin.agents.spec import MonitorSpec
+
+    every_other = [True, False] * 4
+    consecutive, windowed = _Track(), _Track()
+    for flagged in every_other:
+        consecutive.see(flagged, window=2)
+        windowed.see(flagged, window=4)
+    assert windowed.flagged == 2 and consecutive.flagged == 1  # 2 of 4 alerts at persistence 2; 2 in a row never
+    for _ in range(4):
+        windowed.see(False, window=4)
+    assert windowed.flagged == 0 and windowed.normal == 5
+    assert MonitorSpec().window is None  # the default stays consecutive (see Monitor.window)
+    try:
+        MonitorSpec(persistence=3, window=2)
+    except ValueError as exc:
+        assert "at least persistence" in str(exc)
+    else:
+        raise AssertionError("a window shorter than persistence was accepted")
