@@ -1,8 +1,8 @@
 """A throwaway Prosody on loopback, for tests, CI and ``opstwin bench xmpp --xmpp``.
 
 :class:`ProsodyServer` writes a minimal config into a private temp folder (domain
-``localhost``, 127.0.0.1 only, a free client port, in-band registration for agents, memory
-storage, Nagle off, a fresh self-signed certificate), starts ``prosody`` in a process group of
+``localhost``, 127.0.0.1 only, a free client port, in-band registration on or off (off: accounts
+are provisioned with ``prosodyctl``, :attr:`ProsodyServer.adduser`), file storage in that folder, Nagle off, a fresh self-signed certificate), starts ``prosody`` in a process group of
 its own, waits until it accepts connections, and at the end kills the group and removes the
 folder. The same config, with paths and a port of your own, is what the README documents for
 running a team against Prosody.
@@ -33,7 +33,7 @@ modules_disabled = {{ "s2s"; "offline" }}
 allow_registration = {registration}
 min_seconds_between_registrations = 0
 authentication = "internal_hashed"
-storage = "memory"
+storage = "internal"  -- files: prosodyctl provisions accounts the running server then reads
 c2s_require_encryption = true
 network_settings = {{ nagle = false }}  -- without it every superstep round takes ~48 ms
 certificates = "{dir}/certs"
@@ -57,6 +57,7 @@ class ProsodyServer:
     """Prosody on 127.0.0.1 and a free port, in a temp folder; a context manager."""
 
     def __init__(self, start_timeout: float = 20.0, registration: bool = True) -> None:
+        """`registration` off: nobody registers in-band; runs create their accounts with :attr:`adduser`."""
         self.start_timeout = start_timeout
         self.registration = registration
         self.host, self.domain = "127.0.0.1", "localhost"
@@ -67,6 +68,11 @@ class ProsodyServer:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def adduser(self) -> str:
+        """The provisioning command for this server, as OPSTWIN_XMPP_ADDUSER takes it."""
+        return f"prosodyctl --config {self.dir / 'prosody.cfg.lua'} adduser {{jid}}"
 
     def start(self) -> ProsodyServer:
         if not available():

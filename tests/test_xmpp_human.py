@@ -89,7 +89,8 @@ class Operator(threading.Thread):
         self.join(5)
 
 
-def test_unattended_run_with_a_human_named_keeps_the_default(embedded):
+def test_unattended_run_with_a_human_named_keeps_the_default(embedded, monkeypatch):
+    monkeypatch.setenv("OPSTWIN_XMPP_KEY", embedded.registration_key)  # as a run joining `opstwin xmpp`
     scenario = scenario_with_human()
     a = run(scenario, seed=2, agents=True, transport="inproc")
     b = run(scenario, seed=2, agents=True, transport="spade", processes=2, xmpp=f"127.0.0.1:{embedded.port}",

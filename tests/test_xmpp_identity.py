@@ -67,11 +67,18 @@ def test_a_crafted_username_cannot_log_in_to_the_runs_server(no_leftovers):
 
 
 @pytest.mark.slow  # a real XMPP server
-def test_a_crafted_username_cannot_log_in_even_where_registration_is_on(no_leftovers):
-    """The same on a server that takes registrations (`opstwin xmpp`): the login is refused."""
+def test_opstwin_xmpp_registers_only_who_has_its_key_and_never_a_crafted_name(no_leftovers):
+    """A server that takes registrations (`opstwin xmpp`) takes them only with its key: without it, with
+    a wrong one, or with the key and a crafted username, no account and no login."""
     with EmbeddedServer(registration=True) as server:
+        address = (ADDRESS, server.port)
+        for key in (None, "a-guess"):
+            with pytest.raises(LoginRefused):
+                Client("mallory@localhost", "pw", address, key=key, timeout=5)
         with pytest.raises(LoginRefused):
-            Client("mallory@localhost", "pw", (ADDRESS, server.port), username="bob.abc@localhost/x", timeout=8)
+            Client("mallory@localhost", "pw", address, username="bob.abc@localhost/x", key=server.registration_key,
+                   timeout=5)
+        Client("alice@localhost", "pw", address, key=server.registration_key, timeout=8).close()  # the key holder
     with pytest.raises(XmppError, match="not a valid XMPP username"):
         EmbeddedServer(accounts={"bob@localhost/x": "pw"}).start()
 

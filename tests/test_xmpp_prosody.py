@@ -40,6 +40,20 @@ def test_three_processes_over_prosody_same_log_as_inproc(prosody):
     assert set(children()) - before == set()
 
 
+def test_on_a_prosody_without_registration_the_run_provisions_its_accounts_with_prosodyctl(monkeypatch):
+    """As an administrator runs Prosody: in-band registration off, accounts made with prosodyctl."""
+    from prosody import ProsodyServer
+
+    scenario = load(SCENARIO)
+    a = run(scenario, seed=2, agents=True, transport="inproc")
+    with ProsodyServer(registration=False) as closed:
+        monkeypatch.setenv("OPSTWIN_XMPP_ADDUSER", closed.adduser)
+        b = run(scenario, seed=2, agents=True, transport="spade", processes=2, xmpp=closed.address)
+        accounts = sorted(p.name for p in (closed.dir / "data" / "localhost" / "accounts").iterdir())
+    assert a["log_sha256"] == b["log_sha256"]
+    assert accounts and all(name.endswith(".dat") for name in accounts)  # made by prosodyctl, on disk
+
+
 def test_login_refused_is_one_line_and_exit_2(tmp_path):
     from prosody import ProsodyServer
 
@@ -49,5 +63,5 @@ def test_login_refused_is_one_line_and_exit_2(tmp_path):
                               capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "refused the login" in lines[0], proc.stderr
+    assert len(lines) == 1 and "could not be created" in lines[0] and "OPSTWIN_XMPP_ADDUSER" in lines[0], proc.stderr
     assert not (out / "incidents.jsonl").exists()

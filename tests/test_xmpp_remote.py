@@ -33,7 +33,8 @@ def test_specialists_hosted_by_opstwin_agents(tmp_path):
             main = subprocess.Popen([OPSTWIN, "run", str(SCENARIO), "--seed", "2", "--xmpp", address, "--remote",
                                      "specialist", "--join", str(join), "-q", "--out", str(tmp_path / "out")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    env={**os.environ, "OPSTWIN_XMPP_KEY": server.registration_key})
             procs.append(main)
             deadline = time.monotonic() + 60
             while not join.exists() and time.monotonic() < deadline and main.poll() is None:

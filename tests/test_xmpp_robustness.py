@@ -43,7 +43,7 @@ def test_killed_specialist_process_is_lost_and_its_work_reauctioned(monkeypatch,
     assert events[-1]["kind"] == "run_finished"
 
 
-def test_foreign_jid_is_dropped(no_leftovers, caplog):
+def test_foreign_jid_is_dropped(no_leftovers, caplog, monkeypatch):
     """A JID off the roster sends an accept-proposal to a specialist and an action request to control."""
     from opstwin.agents.messages import make
     from opstwin.agents.team import build_team
@@ -55,13 +55,14 @@ def test_foreign_jid_is_dropped(no_leftovers, caplog):
     team = build_team(scenario.agents, r.twin.topo, r.twin.slo.copy(), scenario.tick, ActionPort(r.control), r.seed)
     from opstwin.agents.xmpp.server import EmbeddedServer
 
-    open_server = EmbeddedServer(registration=True).start()  # as `opstwin xmpp`: mallory can register here
+    open_server = EmbeddedServer(registration=True).start()  # as `opstwin xmpp`: mallory holds its key (an insider)
+    monkeypatch.setenv("OPSTWIN_XMPP_KEY", open_server.registration_key)
     transport = SpadeTransport(team.agents, scenario.agents, scenario.topology, scenario.tick, r.seed,
                                xmpp=f"127.0.0.1:{open_server.port}")
     client = None
     try:
         caplog.set_level(logging.WARNING, logger="opstwin.xmpp")
-        client = Client("mallory@localhost", "secret-pw", transport.address)
+        client = Client("mallory@localhost", "secret-pw", transport.address, key=open_server.registration_key)
         award = make("accept-proposal", "award", "coordinator", "compute", "x", {"task": "t1"}, 0, 0, 1)
         action = make("request", "action", "compute", "control", "y",
                       {"task": "t1", "action": "restart", "target": "storefront"}, 0, 0, 2)

@@ -7,6 +7,7 @@ end; every test checks that it leaves no process of its own behind.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -44,7 +45,8 @@ def test_spade_one_process_same_log_as_inproc(inproc_sha, no_leftovers):
     assert summary["messages"] > 0
 
 
-def test_spade_three_processes_same_log_as_inproc(inproc_sha, embedded, no_leftovers):
+def test_spade_three_processes_same_log_as_inproc(inproc_sha, embedded, no_leftovers, monkeypatch):
+    monkeypatch.setenv("OPSTWIN_XMPP_KEY", embedded.registration_key)  # as a run joining `opstwin xmpp`
     stats: dict = {}
     summary = run(load(SCENARIO), seed=2, agents=True, transport="spade", processes=3,
                   xmpp=f"127.0.0.1:{embedded.port}", transport_options={"stats": stats})
@@ -57,6 +59,16 @@ def test_cli_default_transport_is_spade_and_matches(inproc_sha, tmp_path, no_lef
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["log_sha256"] == inproc_sha
+
+
+def test_joining_opstwin_xmpp_without_its_key_is_one_line_and_exit_2(embedded, tmp_path, no_leftovers):
+    env = {k: v for k, v in os.environ.items() if k != "OPSTWIN_XMPP_KEY"}
+    proc = subprocess.run([OPSTWIN, "run", str(SCENARIO), "--xmpp", f"127.0.0.1:{embedded.port}", "-q", "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "OPSTWIN_XMPP_KEY" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out" / "incidents.jsonl").exists()
 
 
 def test_server_down_is_one_line_and_exit_2(tmp_path, no_leftovers):

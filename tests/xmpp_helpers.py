@@ -80,8 +80,10 @@ class Client:
     """A plain slixmpp client (not SPADE) on its own event loop: registers, logs in, sends, receives."""
 
     def __init__(self, jid: str, password: str, address: tuple[str, int], *, username: str | None = None,
-                 register: bool = True, timeout: float = 15.0) -> None:
+                 register: bool = True, key: str | None = None, timeout: float = 15.0) -> None:
         import slixmpp
+
+        self.key = key  # the registration key of a server that asks for one (`opstwin xmpp`)
 
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
@@ -121,6 +123,8 @@ class Client:
         iq["type"] = "set"
         iq["register"]["username"] = self.username
         iq["register"]["password"] = self.xmpp.password
+        if self.key:
+            iq["register"]["key"] = self.key
         try:
             await iq.send()
         except Exception:  # noqa: BLE001 - already registered

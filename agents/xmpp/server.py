@@ -13,10 +13,10 @@ Workarounds for pyjabber's bugs, applied in :func:`patch_pyjabber`:
 - it always serves an HTTP admin page (on port 9090) that can list and add users: it is off;
 - it accepts in-band registration of any username, so anyone could take an agent's or the human
   operator's account, or register a crafted name such as ``bob@localhost/x`` that its stamping
-  renders as a JID of ``bob``: registration is off (``opstwin xmpp`` turns it on for runs that join
-  with ``--xmpp``), the run creates its own accounts before anyone can log in
+  renders as a JID of ``bob``: registration is off, the run creates its own accounts before anyone can log in
   (:class:`EmbeddedServer` ``accounts``), and a login whose username is not a valid JID localpart
-  is refused;
+  is refused; ``opstwin xmpp`` (for runs that join with ``--xmpp``) takes registrations only with
+  the key it prints (XEP-0077's ``<key/>``) and of valid localparts only;
 - the in-memory database can be wiped by a quick start/stop: a file database in a private
   temp folder, purged at start, is used instead;
 - ``agent.start()`` hangs now and then because a stream restart after TLS/SASL is parsed
@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -60,7 +61,7 @@ def valid_localpart(user: str, domain: str = "localhost") -> bool:
     return jid.user == user and jid.domain == domain and not jid.resource
 
 
-def patch_pyjabber(public: bool = False, registration: bool = False) -> None:
+def patch_pyjabber(public: bool = False, registration: bool = False, key: str | None = None) -> None:
     """Apply the workarounds listed in the module docstring (call before building a Server)."""
     import base64
 
@@ -96,6 +97,22 @@ def patch_pyjabber(public: bool = False, registration: bool = False) -> None:
             raise BadRequestException()  # a bad-request error, and the connection is closed
 
         SASL.handle_iq = no_registration  # instances map "iq" to it in __init__
+    elif key is not None:
+        import hmac
+
+        handle_iq = SASL.handle_iq
+
+        async def keyed_registration(self, element):
+            """A registration must carry the key (XEP-0077's <key/>) and a plain username."""
+            query = element.find("{jabber:iq:register}query")
+            if query is not None and element.attrib.get("type") == "set":
+                given = (query.findtext("{jabber:iq:register}key") or "").encode()
+                user = query.findtext("{jabber:iq:register}username") or ""
+                if not hmac.compare_digest(given, key.encode()) or not valid_localpart(user, AppConfig.app_config.host):
+                    raise BadRequestException()
+            return await handle_iq(self, element)
+
+        SASL.handle_iq = keyed_registration
 
     handle_auth = SASL.handle_auth
 
@@ -162,7 +179,8 @@ async def create_accounts(accounts: dict[str, str]) -> None:
 
 
 async def serve(port: int, workdir: Path, public: bool = False, verbose: bool = False,
-                on_ready=None, registration: bool = False, accounts: dict[str, str] | None = None) -> None:
+                on_ready=None, registration: bool = False, accounts: dict[str, str] | None = None,
+                key: str | None = None) -> None:
     """Run the server until cancelled; `accounts` are created before `on_ready(port)` is called."""
     tempfile.tempdir = str(workdir)  # pyjabber's upload folders land here
     from loguru import logger
@@ -170,7 +188,7 @@ async def serve(port: int, workdir: Path, public: bool = False, verbose: bool = 
     logger.remove()
     if verbose:
         logger.add(sys.stderr, level=os.environ.get("OPSTWIN_XMPP_LOGLEVEL", "INFO"))
-    patch_pyjabber(public, registration)
+    patch_pyjabber(public, registration, key)
     from pyjabber.plugins.xep_0363 import upload_server
 
     upload_server.TEMP_DIR = tempfile.mkdtemp(prefix="pyjabber_xep0363_", dir=workdir)
@@ -199,13 +217,15 @@ class EmbeddedServer:
     """pyjabber in a child process on 127.0.0.1 and a free port; a context manager.
 
     `accounts` (username -> password) exist before it reports ready; with `registration` off (the
-    default) nobody else can create one. They reach the child in a 0600 file in its private folder,
+    default) nobody else can create one, and with it on only who has :attr:`registration_key`
+    (as ``opstwin xmpp``). Accounts and key reach the child in a 0600 file in its private folder,
     which the child deletes once read."""
 
     def __init__(self, port: int = 0, start_timeout: float = 30.0, accounts: dict[str, str] | None = None,
-                 registration: bool = False) -> None:
+                 registration: bool = False, registration_key: str | None = None) -> None:
         self.accounts = dict(accounts or {})
         self.registration = registration
+        self.registration_key = (registration_key or secrets.token_urlsafe(16)) if registration else None
         self.requested_port = port
         self.start_timeout = start_timeout
         self.host = "127.0.0.1"
@@ -224,7 +244,8 @@ class EmbeddedServer:
             write_private(self.workdir / "accounts.json", json.dumps(self.accounts))
             cmd += ["--accounts", str(self.workdir / "accounts.json")]
         if self.registration:
-            cmd.append("--registration")
+            write_private(self.workdir / "key", self.registration_key)
+            cmd += ["--registration", "--key", str(self.workdir / "key")]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True, text=True)
         line: list[str] = []
@@ -314,11 +335,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--registration", action="store_true", help="allow in-band registration")
     ap.add_argument("--accounts", type=Path, help="a JSON file {username: password}, deleted once read")
+    ap.add_argument("--key", type=Path, help="a file holding the registration key, deleted once read")
     args = ap.parse_args(argv)
-    accounts = None
+    accounts = key = None
     if args.accounts:
         accounts = json.loads(args.accounts.read_text())
         args.accounts.unlink()
+    if args.key:
+        key = args.key.read_text()
+        args.key.unlink()
 
     def ready(port: int) -> None:
         print(f"ready {port}", flush=True)
@@ -326,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         threading.Thread(target=watch_parent, daemon=True).start()
     try:
-        asyncio.run(serve(args.port, args.dir, args.public, args.verbose, ready, args.registration, accounts))
+        asyncio.run(serve(args.port, args.dir, args.public, args.verbose, ready, args.registration, accounts, key))
     except (KeyboardInterrupt, SystemExit):
         pass
     except XmppError as exc:
@@ -337,18 +362,24 @@ def main(argv: list[str] | None = None) -> None:
 def run_foreground(port: int = 5222, public: bool = False, verbose: bool = False, say=print) -> None:
     """``opstwin xmpp``: the embedded server until Ctrl-C, in a temp folder removed at exit.
 
-    Runs join it with ``--xmpp`` and register their own fresh accounts, so in-band registration is
-    on here (and only here): keep it on loopback or a network you trust."""
+    Runs join it with ``--xmpp`` and register their own fresh accounts in-band, with the registration
+    key it prints at start (or takes from ``OPSTWIN_XMPP_KEY``): without the key nobody registers."""
+    from opstwin.agents.xmpp.accounts import KEY_ENV
     from opstwin.agents.xmpp.files import private_dir
 
     workdir = private_dir("opstwin-xmpp")
+    key = os.environ.get(KEY_ENV) or secrets.token_urlsafe(16)
 
     def ready(bound: int) -> None:
         where = "all interfaces of this machine" if public else "127.0.0.1"
-        say(f"XMPP server for domain 'localhost' on {where}, port {bound} (in-band registration on); Ctrl-C stops it")
+        say(f"XMPP server for domain 'localhost' on {where}, port {bound}; Ctrl-C stops it")
+        if os.environ.get(KEY_ENV):
+            say(f"registration needs the key in {KEY_ENV}")
+        else:
+            say(f"registration key (shown once; runs joining need it): {KEY_ENV}={key}")
 
     try:
-        asyncio.run(serve(port, workdir, public, verbose, ready, registration=True))
+        asyncio.run(serve(port, workdir, public, verbose, ready, registration=True, key=key))
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:

@@ -27,8 +27,10 @@ Credentials and identity: a fresh run token in every JID (pyjabber drops message
 reconnect) and a random password per agent per run. On the embedded server the run creates
 every account (agents, clock, and the scenario's human operator, whose password is printed once
 unless given as ``human_password`` / ``OPSTWIN_HUMAN_PASSWORD``) and nobody can register; on an
-external server agents register in-band, and the human's account must be new (it is registered
-with a fresh password) unless its password is given. Each worker process gets a join file (0600)
+external server the run creates every account before any agent logs in (in-band with the key
+``opstwin xmpp`` prints, ``OPSTWIN_XMPP_KEY``, or through a provisioning command,
+``OPSTWIN_XMPP_ADDUSER``: :mod:`agents.xmpp.accounts`), and the human's account must be new (it is
+created with a fresh password) unless its password is given. Each worker process gets a join file (0600)
 with its own agents' passwords only, and the guard's the grant key it shares with ``control``
 (:mod:`agents.approvals`); join files and the run's folder are removed when the run ends, and
 those of a run that was killed are removed when the next one starts.
@@ -210,7 +212,7 @@ class SpadeTransport:
         jids = {n: f"{n}.{token}@{domain}" for n in self.logic}
         self.roster = Roster(jids, f"clock.{token}@{domain}", human)
         self.passwords = {n: secrets.token_urlsafe(16) for n in [*self.logic, "clock"]}
-        self.register = bool(self.xmpp)  # the embedded server has the accounts made for it; an external one: in-band
+        self.register = False  # agents only log in: the run makes every account before (see _make_accounts)
         human_new = bool(human) and not self.human_password
         if human_new:
             self.human_password = secrets.token_urlsafe(12)
@@ -223,8 +225,8 @@ class SpadeTransport:
             self.server = EmbeddedServer(accounts=accounts).start()
             host, port = self.server.host, self.server.port
         self.address = (host, port)
-        if human and self.xmpp and human_new and parts(human)[1] == domain:  # a human elsewhere: their server's business
-            self._register_human(human)
+        if self.xmpp:
+            self._make_accounts(human if human and human_new and parts(human)[1] == domain else None)
         if human and human_new and (self.xmpp or parts(human)[1] == domain):
             self.say(f"human operator {bare(human)} on the XMPP server {host}:{port}: password {self.human_password} "
                      "(shown once)")
@@ -244,14 +246,25 @@ class SpadeTransport:
         t2 = time.perf_counter()  # clock-ok
         log.info("xmpp startup: local logins %.2fs, remote agents online %.2fs later", t1 - t0, t2 - t1)
 
-    def _register_human(self, human: str) -> None:
-        """External server: register the human's account with a fresh password; refuse to run if it exists
-        (someone else holds it, and would decide the approvals)."""
-        from opstwin.agents.xmpp.accounts import register_account
+    def _make_accounts(self, human: str | None) -> None:
+        """External server: create every agent's account (and the human's, with a fresh password, when
+        `human` is given) before anyone logs in (:mod:`agents.xmpp.accounts`: in-band with the
+        server's registration key, or the provisioning command). Refuse to run if one exists: the run
+        token makes agents' names new, so somebody took it, and a taken human account would decide
+        the approvals."""
+        from opstwin.agents.xmpp.accounts import create_accounts
 
-        if not register_account(self.address, bare(human), self.human_password):
-            raise XmppError(f"the human operator's account {bare(human)} already exists on {self.address[0]}:"
-                            f"{self.address[1]}: give its password in OPSTWIN_HUMAN_PASSWORD if it is yours")
+        accounts = {j: self.passwords[n] for n, j in {**self.roster.jids, "clock": self.roster.clock}.items()}
+        if human:
+            accounts[bare(human)] = self.human_password
+        taken = create_accounts(self.address, accounts)
+        where = f"{self.address[0]}:{self.address[1]}"
+        if human and bare(human) in taken:
+            raise XmppError(f"the human operator's account {bare(human)} already exists on {where}: give its password "
+                            "in OPSTWIN_HUMAN_PASSWORD if it is yours")
+        if taken:
+            raise XmppError(f"{len(taken)} agent account(s) could not be created on {where} ({taken[0]} exists, or the "
+                            "server takes no registration: set OPSTWIN_XMPP_KEY, or OPSTWIN_XMPP_ADDUSER to provision)")
 
     def _join(self, names: list[str]) -> dict[str, Any]:
         """A join file's data for a process hosting `names`: their passwords only, and the grant key if

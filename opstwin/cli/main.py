@@ -528,7 +528,8 @@ def rca_score_cmd(cases: Path, methods: str, jobs: int, quiet: bool) -> None:
 @click.option("--public", is_flag=True, help="Also listen on this machine's network address (default: 127.0.0.1 only).")
 @click.option("--verbose", "-v", is_flag=True, help="Log the server's activity.")
 def xmpp_cmd(port: int, public: bool, verbose: bool) -> None:
-    """Run the embedded XMPP server (domain localhost, in-band registration) until Ctrl-C."""
+    """Run the embedded XMPP server (domain localhost) until Ctrl-C; runs join it with --xmpp and the
+    registration key it prints (OPSTWIN_XMPP_KEY)."""
     from opstwin.agents.xmpp.server import run_foreground
 
     run_foreground(port, public=public, verbose=verbose, say=say)
