@@ -9,8 +9,9 @@ Detection is two-stage so that 10,000 services fit in a tick:
 1. a vectorized rule screen over its whole shard: errors, p99 against SLO and baseline,
    memory, restarts, replicas down, ERROR log volume against a Poisson bound, request
    rate against its hourly average;
-   per disk: usage, time to full, IO errors; per host: CPU demand over capacity and network
-   round trip against its baseline (what a node exporter reports);
+   per disk: usage, time to full, IO errors; per host: CPU demand over capacity, or CPU its services' load does not
+   explain against its own hourly baseline (a noisy neighbour before the host saturates), and
+   network round trip against its baseline (what a node exporter reports);
 2. the learned detector (IsolationForest, LOF, one-class SVM; or none for `threshold`),
    fitted on warm-up feature vectors normalized per service, scores only the services the
    screen flagged, and decides the borderline ones; symptoms no healthy service shows
@@ -83,6 +84,12 @@ VERIFY_WINDOW = 3600.0  # seconds after a version change during which its latenc
 LATENCY_BEFORE = 1800.0  # seconds: time constant of the slow p99/SLO average a release is compared with
 REGRESSION_FACTOR = 2.0  # p99 this many times its level before the release ...
 REGRESSION_MIN = 0.03  # ... and at least this much more (a share of the SLO): a latency_regression
+# host CPU against the host's own baseline: CPU that its services' load does not explain (a noisy neighbour
+# that has not yet pushed the host past 1.0, where services start to queue)
+HOST_CPU_BUSY = 0.5  # a host this busy ...
+HOST_CPU_FACTOR = 1.5  # ... at this many times the CPU its load explains (its hourly average, scaled by load) ...
+HOST_CPU_RISE = 0.25  # ... and this much over it (a share of the host's CPU) shows host_cpu
+HOST_BASELINE = 3600.0  # seconds: time constant of each host's CPU and load averages
 
 
 @dataclass
@@ -128,6 +135,8 @@ class Monitor(Agent):
         self.hosts = np.asarray(hosts)
         self._rtt_sum = np.zeros(len(self.hosts))
         self._rtt_base = np.full(len(self.hosts), 1e-3)
+        self._cpu_avg: np.ndarray | None = None  # each host's CPU and its services' request rate, averaged over
+        self._load_avg: np.ndarray | None = None  # about an hour of ticks without a host_cpu symptom
         self.warmup_ticks = max(3, int(round(warmup / self.tick_seconds)))
         self.diagnoser = diagnoser
         # alert on `persistence` flagged ticks of the last `window`. The default is consecutive ticks: on the
@@ -271,6 +280,25 @@ class Monitor(Agent):
         self._prev_disk = f.disk_used[self.disks].copy()
         self._rtt_sum += f.host_rtt[self.hosts]
         self._rtt_base = self._rtt_sum / self._count
+        if len(self.hosts):
+            self._track_hosts(f.host_cpu[self.hosts], self._host_load(f), None)
+
+    def _host_load(self, f: Frame) -> np.ndarray:
+        """Requests per second served by each of this monitor's hosts (where its services run now)."""
+        return np.bincount(f.svc_host, weights=f.rate, minlength=len(self.topo.hosts))[self.hosts]
+
+    def _track_hosts(self, cpu: np.ndarray, load: np.ndarray, calm: np.ndarray | None) -> None:
+        """Update each host's CPU and load averages (only `calm` hosts: a neighbour must not become normal)."""
+        if self._cpu_avg is None:
+            self._cpu_avg, self._load_avg = cpu.copy(), load.copy()
+            return
+        alpha = min(1.0, self.tick_seconds / HOST_BASELINE)
+        if calm is None:
+            self._cpu_avg += alpha * (cpu - self._cpu_avg)
+            self._load_avg += alpha * (load - self._load_avg)
+        else:
+            self._cpu_avg[calm] += alpha * (cpu[calm] - self._cpu_avg[calm])
+            self._load_avg[calm] += alpha * (load[calm] - self._load_avg[calm])
 
     def _fit(self) -> None:
         c = max(self._count, 1)
@@ -466,13 +494,22 @@ class Monitor(Agent):
         if not len(self.hosts):
             return
         rtt, cpu = f.host_rtt[self.hosts], f.host_cpu[self.hosts]
+        load = self._host_load(f)
+        # what the host's load explains: its average CPU scaled by its load against its average load
+        expected = self._cpu_avg * np.divide(load, self._load_avg, out=np.ones_like(load), where=self._load_avg > 0)
+        unexplained = (cpu > HOST_CPU_BUSY) & (cpu > HOST_CPU_FACTOR * expected) & (cpu > expected + HOST_CPU_RISE)
+        if unexplained.any():  # not while an action on the host (or one of its services) settles: its own blip
+            changed = np.flatnonzero(f.t < f.change_until + CHANGE_GRACE)
+            unexplained &= ~np.isin(self.hosts, f.svc_host[changed])
+        saturated = (cpu > 1.0) | unexplained
+        self._track_hosts(cpu, load, ~saturated)
 
         def describe(k: int) -> tuple[str, str | None, float, dict[str, float]]:
             values = {"rtt_ms": round(float(rtt[k]) * 1000, 3), "cpu": round(float(cpu[k]), 4)}
             return self.topo.hosts[int(self.hosts[k])], None, float(max(cpu[k], rtt[k] / self._rtt_base[k])), values
 
         self._update_components("host", self.hosts, {"host_net_latency": rtt > 5 * self._rtt_base + 0.005,
-                                                     "host_cpu": cpu > 1.0}, describe)
+                                                     "host_cpu": saturated}, describe)
 
     def _update_components(self, kind: str, ids: np.ndarray, flags: dict[str, np.ndarray], describe) -> None:
         """Alert/clear disks or hosts: `flags` per symptom over `ids`; only flagged or tracked ones are visited."""

@@ -250,3 +250,17 @@ def test_k_of_n_windows_count_an_intermittent_symptom_that_consecutive_ticks_mis
         assert "at least persistence" in str(exc)
     else:
         raise AssertionError("a window shorter than persistence was accepted")
+
+
+def test_a_noisy_neighbour_below_saturation_is_seen_against_the_hosts_own_baseline(tmp_path):
+    """A co-tenant taking a third of a quiet host never pushes it past 1.0 (no service queues yet): seen
+    only as CPU its services' load does not explain, against the host's own hourly baseline."""
+    scenario = parse({"name": "quiet-neighbour", "duration": 14400, "topology": {"generate": {"services": 40}},
+                      "faults": {"scheduled": [{"type": "cpu_saturation", "target": "host-2", "at": 5400,
+                                                "intensity": 0.35, "duration": 7200}]}})
+    summary = run(scenario, seed=1, agents=True, transport="inproc", out=tmp_path)
+    events = [json.loads(x) for x in (tmp_path / "incidents.jsonl").read_text().splitlines()]
+    alerts = [e["body"] for e in events if e["kind"] == "msg" and e["type"] == "alert" and e["body"]["component"] == "host-2"]
+    assert alerts and "host_cpu" in alerts[0]["symptoms"] and alerts[0]["values"]["cpu"] < 1.0
+    assert summary["metrics"]["mitigation_success_rate"] == 1.0
+    assert summary["metrics"]["false_alerts"] == 0
