@@ -168,7 +168,7 @@ class Guard(Agent):
             w.action_id, w.due = r.action_id, ctx.tick + self.settle_ticks
             ctx.wake_at(w.due)
             if r.finished_at is not None:  # how things stood the tick before it took effect
-                before = round(r.finished_at / self.tick_seconds) - 1
+                before = math.ceil(r.finished_at / self.tick_seconds - 1e-9) - 1  # its effect shows from that tick on
                 self._measure(ctx, w, Measure(w.task, len(self.monitors), at_tick=before))
 
     def _resolved(self, ctx: Context, upd: IncidentUpdate) -> None:

@@ -365,7 +365,8 @@ class Twin:
         e = ei
         h = health(rate[e], err[e], np.maximum(p50n[e], 1e-6), np.maximum(p99n[e], 1e-6), self.slo[e])
         # telemetry counts 429s apart from server errors, as status-code classes do
-        throttled, server_err = (self._no_throttle, err) if turned is None else (turned, err - turned)
+        # (a service that is down answers nothing, 429 included: its failures are all server-side)
+        throttled, server_err = (self._no_throttle, err) if turned is None else (turned * up, err - turned * up)
         return Frame(
             tick=self.tick_count, t=t, rate=rate, throughput=served, p50=p50n, p99=p99n, error=server_err,
             throttled=throttled,
