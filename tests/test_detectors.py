@@ -26,3 +26,15 @@ def test_threshold_trusts_the_rule_screen_and_unknown_names_are_refused():
     assert make_detector("threshold", seed=0).anomalous(np.zeros((3, 6))).tolist() == [True] * 3
     with pytest.raises(ValueError, match="unknown detector 'magic'"):
         make_detector("magic", seed=0)
+
+
+def test_the_isolation_forests_fast_scores_are_its_own_to_the_bit():
+    """The monitor scores a few rows a tick without sklearn's per-tree dispatch: the same floats."""
+    from opstwin.agents.detectors import _isolation_scores, make_detector
+
+    rng = np.random.default_rng(3)
+    detector = make_detector("isolation_forest", 7)
+    detector.fit(rng.standard_normal((2000, 6)))
+    for n in (1, 5, 300):
+        X = detector.scaler.transform(rng.standard_normal((n, 6)) * 3)
+        assert np.array_equal(_isolation_scores(detector.model, X), detector.model.decision_function(X))
