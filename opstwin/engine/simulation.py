@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from opstwin.agents.bus import Clock, InProcTransport, Transport
-from opstwin.agents.team import Team, build_team
+from opstwin.agents.team import Team, build_team, worker_profiles
 from opstwin.faults.injector import Injector
 from opstwin.scenarios.schema import Scenario
 from opstwin.twin.bulk import paused_gc
@@ -115,7 +115,7 @@ class Simulation:
         self.log.listeners.extend(self.event_hooks)
         self.twin = Twin(s.topology, s.load, s.deployments, seed=self.seed, tick=s.tick, log=self.log,
                          telemetry=s.telemetry, random_deployments=s.random_deployments, duration=s.duration)
-        self.control = ControlPlane(self.twin, s.actions)
+        self.control = ControlPlane(self.twin, s.actions, workers=worker_profiles(s.agents) if self.agents else None)
         self.faults = Injector(self.twin, self.control, s.faults, seed=self.seed, duration=s.duration)
         self.log.emit(0.0, "run_started", scenario=s.name, seed=self.seed, services=self.twin.topo.n_services,
                       hosts=len(self.twin.topo.hosts), duration=s.duration, tick=s.tick)
