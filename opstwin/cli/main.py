@@ -569,8 +569,10 @@ def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> Non
 
 def _add_logs() -> None:
     from opstwin.cli.logs import logs
+    from opstwin.cli.train import train_cmd
 
     main.add_command(logs)
+    main.add_command(train_cmd)
 
 
 _add_logs()
