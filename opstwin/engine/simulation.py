@@ -204,6 +204,7 @@ class Simulation:
 
     # ---------------------------------------------------------------- results
     def _summarize(self, wall: float) -> dict[str, Any]:
+        from opstwin.evaluation.bidding import compute_bidding
         from opstwin.evaluation.metrics import compute
 
         h = np.array(self.health) if self.health else np.ones(1)
@@ -234,6 +235,9 @@ class Simulation:
             metrics, per_fault = compute(self.log.events, summary["faults"], self.twin.topo, self.scenario.duration,
                                          self.health, self.scenario.tick, per_fault=True)
             summary["metrics"].update(metrics)
+            summary["metrics"].update(compute_bidding(
+                self.log.events, [sp.name for sp in self.scenario.agents.specialists] if not self.scenario.agents.baseline
+                else [], worker_profiles(self.scenario.agents), self.scenario.duration))
             summary["faults"] = [{**f, **row} for f, row in zip(summary["faults"], per_fault)]
             summary["messages"] = self.clock.messages
             summary["rounds"] = self.clock.rounds
