@@ -103,8 +103,8 @@ def _callback(total: int, rows: list[dict[str, Any]], progress: bool):
     return Recorder()
 
 
-def train(config: TrainConfig, out: Path, progress: bool = True) -> dict[str, Any]:
-    """Train, write the four files (module docstring) and return the metadata."""
+def train(config: TrainConfig, out: Path, progress: bool = True, command: str | None = None) -> dict[str, Any]:
+    """Train, write the four files (module docstring) and return the metadata (`command`: how to redo it)."""
     import gymnasium
     import stable_baselines3
     import torch
@@ -136,6 +136,7 @@ def train(config: TrainConfig, out: Path, progress: bool = True) -> dict[str, An
     last = [r["return"] for r in rows[-20:]]
     meta = {
         "policy": out.name,
+        "command": command,
         "config": {**asdict(config), "scenarios": [str(s) for s in config.scenarios], "seeds": list(config.seeds)},
         "timesteps": int(model.num_timesteps),
         "episodes": len(rows),

@@ -50,7 +50,9 @@ def train_cmd(scenarios: tuple[str, ...], steps: int, seed: int, envs: int, out:
             fail(str(exc))
     config = TrainConfig(scenarios=names, steps=steps, seed=seed, envs=envs)
     click.echo(f"training PPO on {', '.join(names)}: {steps} steps, seed {seed}, {envs} env(s)", err=True)
-    meta = train(config, out, progress=not quiet)
+    command = " ".join(["opstwin train", *(f"--scenarios {n}" for n in names if scenarios), f"--steps {steps}",
+                        f"--seed {seed}", *([f"--envs {envs}"] if envs > 1 else []), f"--out {out}"])
+    meta = train(config, out, progress=not quiet, command=command)
     stem = out.with_suffix("")
     click.echo(f"wrote {out} ({meta['timesteps']} steps, {meta['episodes']} episodes, final mean return "
                f"{meta['final_mean_return']}) and {stem}.json, {stem}.rewards.csv, {stem}.rewards.png")
