@@ -12,8 +12,8 @@ environment steps with a progress bar, and writes four files beside ``out``:
 - ``<stem>.rewards.png``: that progression, with a moving mean.
 
 Seeding: ``seed`` seeds PPO (torch, numpy) and the environments (env k gets ``seed + k``, which
-draws its scenarios and run seeds from the training range). Runs on the same machine repeat; across
-machines torch does not promise bit-identical training.
+draws its scenarios and run seeds from the training range): the episodes are the same every time;
+torch does not promise bit-identical training across machines (nor was repeating it checked here).
 """
 
 from __future__ import annotations
