@@ -9,8 +9,8 @@ agents'):
 - ``allocation_efficiency``: per awarded task whose action reported back, the winner's realised
   seconds (award to result: its queue, the approval and the action) over the best expected seconds
   among the specialists that bid (the action's nominal time / speed / success, as
-  :class:`agents.policies.CentralPolicy` prices an idle specialist); mean over tasks. 1 is the
-  best a fully informed planner expects; higher is worse.
+  :class:`agents.policies.CentralPolicy` prices an idle specialist); mean over tasks. About 1 when
+  the best bidder wins (below 1 when the work went better than its expectation); higher is worse.
 - ``load_fairness``: Jain's index over the specialists' busy time (seconds their actions ran):
   ``(sum x)^2 / (n sum x^2)`` over every specialist of the team, 1 when all were equally busy, 1/n
   when one did everything.

@@ -169,7 +169,7 @@ def write_report(path: Path, results: dict[str, Any], figures: list[str] | None 
         lines += [f"### {s}", "", *_table(agg, variants, s, METRICS, counts(s)), ""]
     lines += ["## Bidding", "", "How the Contract-Net marketplace allocated the work (`opstwin/evaluation/bidding.py`): "
               "allocation efficiency is the winner's realised time over the best bidder's true expected time "
-              "(1 is ideal), load fairness Jain's index over specialists' busy time.", "",
+              "(about 1 when the best bidder wins; below 1 when work went better than expected), load fairness Jain's index over specialists' busy time.", "",
               *_table(agg, variants, OVERALL, BIDDING, counts(OVERALL)), ""]
     for s in scenarios if len(scenarios) > 1 else []:
         lines += [f"### Bidding: {s}", "", *_table(agg, variants, s, BIDDING, counts(s)), ""]
