@@ -18,7 +18,7 @@ from typing import Any
 
 from opstwin.agents.approvals import META, Grants
 from opstwin.agents.base import Agent, Context
-from opstwin.agents.messages import ActionRequest, ActionResult, Message
+from opstwin.agents.messages import WORK, ActionRequest, ActionResult, Message
 from opstwin.twin.control import ActionError, ActionPort, TicketView
 
 
@@ -67,7 +67,8 @@ class ControlAgent(Agent):
         try:
             params = self._resolve(req)
             ticket = self.port.request(req.action, req.target, params, requester=m.sender,
-                                          on_done=lambda t, r=m.sender, k=req.task: self._finished.append((t, r, k)))
+                                       on_done=lambda t, r=m.sender, k=req.task: self._finished.append((t, r, k)),
+                                       category=m.meta.get(WORK))
         except ActionError as exc:
             ctx.send("failure", "action_result", m.sender,
                      ActionResult(**reply, action_id="", status="refused", reason=str(exc)), m.conversation)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+WORK = "work"  # Message.meta key: the category of work an action request is for (the twin scores the worker by it)
+
 PERFORMATIVES = (
     "inform", "request", "agree", "cfp", "propose", "refuse", "accept-proposal", "reject-proposal",
     "inform-done", "failure", "cancel", "query-ref",

@@ -8,6 +8,7 @@ so a scenario without the section runs the default team.
       coordinator: {verify: 4m}
       specialists:                     # default: compute, storage, deploy, network
         - {name: storage, skills: [storage], policy: heuristic}
+        - {name: net-2, skills: {network: {speed: 0.6, success: 0.8}}, off_shift: [{start: 2h, end: 4h}]}
       guard: {settle: 2m, tolerance: 0.02, max_attempts: 3,
               approval: {actions: [failover], default: approve}}
       baseline: shotgun                # instead of the team: shotgun or random (agents/baselines.py)
@@ -51,11 +52,50 @@ class CoordinatorSpec(Strict):
     verify: Duration = Field(240.0, gt=0, description="time after an action for its incident to clear")
 
 
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+
+
+class SkillProfile(Strict):
+    """How good a specialist truly is at one category of work: the twin applies it (an action takes
+    its duration / `speed`; it succeeds with `success` x the action's own odds). The specialist never
+    sees these figures, only its own outcomes; the `central` planner (an oracle) does."""
+
+    speed: float = Field(1.0, gt=0.05, le=20, description="work rate: 2 halves an action's duration")
+    success: float = Field(1.0, gt=0, le=1, description="multiplies the action's own chance of success")
+
+
+class ShiftGap(Strict):
+    """A time the specialist is off shift: it refuses every call for proposals (queued work still runs)."""
+
+    start: Duration = Field(ge=0)
+    end: Duration = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ShiftGap":
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end:g}s) must come after start ({self.start:g}s)")
+        return self
+
+
 class SpecialistSpec(Strict):
     name: Name
-    skills: list[Literal[CATEGORIES]] = Field(min_length=1)  # type: ignore[valid-type]
-    policy: str = Field("heuristic", description="random, heuristic, or a path to a trained policy .zip")
+    skills: list[Category] | dict[Category, SkillProfile] = Field(
+        min_length=1, description="categories it takes calls for; a mapping also gives its true speed and success "
+                                  "per category (then work outside them runs at OUTSIDE_SKILLS in twin/control.py)")
+    policy: str = Field("heuristic", description="random, heuristic, central (an oracle planner), or a path to a "
+                                                 "policy .zip trained by `opstwin train`")
     max_queue: int = Field(3, ge=1, le=100)
+    off_shift: list[ShiftGap] = Field(default_factory=list, description="times it takes no new work")
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(self.skills)
+
+    def profiles(self) -> dict[str, tuple[float, float]] | None:
+        """category -> (speed, success) when the scenario declares them (None: an average specialist)."""
+        if isinstance(self.skills, dict):
+            return {c: (p.speed, p.success) for c, p in self.skills.items()}
+        return None
 
 
 def _default_specialists() -> list[SpecialistSpec]:

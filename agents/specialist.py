@@ -4,27 +4,38 @@ A specialist answers a call for proposals with a bid from its policy (or a refus
 the tasks it is awarded, and works them one at a time: it asks the guard for approval, asks
 the control plane to run the action, and reports the result to the coordinator (and, on
 success, to the guard, which checks that the SLI of its blast radius did not regress).
+
+It does not know how good it is: what it knows of itself is its own record per category of
+work (successes, failures, realised against nominal seconds), kept from its own results, and it
+bids with that. Its request names the category of work (``Message.meta[WORK]``) so the twin can
+apply the scenario's true skill profile. While off shift it refuses every call for proposals
+(work already queued still runs).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from opstwin.agents.approvals import META
 from opstwin.agents.base import Agent, Context
-from opstwin.agents.messages import ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
-from opstwin.agents.policies import BidderState, BiddingPolicy, action_seconds
+from opstwin.agents.messages import WORK, ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
+from opstwin.agents.policies import BidderState, BiddingPolicy, Outcomes, action_seconds
 
 
 class Specialist(Agent):
     role = "specialist"
 
     def __init__(self, name: str, seed: int, skills: list[str], policy: BiddingPolicy, max_queue: int = 3,
-                 coordinator: str = "coordinator", guard: str = "guard", control: str = "control") -> None:
+                 coordinator: str = "coordinator", guard: str = "guard", control: str = "control",
+                 off_shift: list[tuple[float, float]] | None = None) -> None:
         super().__init__(name, seed)
         self.skills = tuple(skills)
         self.policy = policy
         self.max_queue = max_queue
+        self.off_shift = sorted(off_shift or [])
+        self.outcomes: dict[str, Outcomes] = {}
+        self.started_at: float | None = None
         self.coordinator, self.guard, self.control = coordinator, guard, control
         self.offers: dict[str, Task] = {}
         self.queue: list[Task] = []
@@ -34,7 +45,11 @@ class Specialist(Agent):
     def me(self) -> BidderState:
         work = ([self.current] if self.current else []) + self.queue
         return BidderState(self.name, self.skills, len(work), self.max_queue,
-                           float(sum(action_seconds(t.action) for t in work)))
+                           float(sum(action_seconds(t.action) for t in work)),
+                           tuple((t.action, t.category) for t in work), dict(self.outcomes))
+
+    def on_shift(self, t: float) -> bool:
+        return not any(start <= t < end for start, end in self.off_shift)
 
     def step(self, ctx: Context, inbox: list[Message]) -> None:
         for m in inbox:
@@ -55,6 +70,9 @@ class Specialist(Agent):
 
     def _on_cfp(self, ctx: Context, m: Message) -> None:
         task: Task = m.parsed()
+        if not self.on_shift(ctx.t):
+            ctx.send("refuse", "refusal", m.sender, Refusal(task=task.task, reason="off shift"), m.conversation)
+            return
         cost = self.policy.bid(task, self.me(), self.rng)
         if cost is None:
             ctx.send("refuse", "refusal", m.sender, Refusal(task=task.task, reason="busy or unable"), m.conversation)
@@ -76,6 +94,8 @@ class Specialist(Agent):
                            ActionRequest(task=task.task, action=task.action, target=task.target, params=task.params))
             if grant:
                 req.meta[META] = grant
+            req.meta[WORK] = task.category
+            self.started_at = ctx.t
         else:
             self._finish(ctx, ActionResult(task=task.task, action_id="", action=task.action, target=task.target,
                                            status="refused", reason=f"approval: {a.decision}"))
@@ -87,6 +107,9 @@ class Specialist(Agent):
 
     def _finish(self, ctx: Context, r: ActionResult) -> None:
         perf = "inform-done" if r.status == "succeeded" else "failure"
+        if self.current is not None and self.started_at is not None and r.status in ("succeeded", "failed"):
+            self._record(self.current, r.status == "succeeded", (r.finished_at or ctx.t) - self.started_at)
+        self.started_at = None
         ctx.send(perf, "action_result", self.coordinator, r)
         if r.status == "succeeded":
             ctx.send("inform-done", "action_result", self.guard, r)
@@ -94,6 +117,13 @@ class Specialist(Agent):
         self.done += 1
         if self.queue:
             self._start(ctx, self.queue.pop(0))
+
+    def _record(self, task: Task, ok: bool, seconds: float) -> None:
+        """Add one of its own results to its record for the task's category."""
+        o = self.outcomes.get(task.category, Outcomes())
+        self.outcomes[task.category] = replace(o, succeeded=o.succeeded + ok, failed=o.failed + (not ok),
+                                               seconds=o.seconds + max(0.0, seconds),
+                                               nominal=o.nominal + action_seconds(task.action))
 
     def state(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "policy": self.policy.name, "queue": self.me().queue,

@@ -59,10 +59,13 @@ def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float, gran
     baseline). `grants` holds the key the guard shares with ``control`` (:mod:`agents.approvals`)."""
     if spec.baseline:
         return [BASELINES[spec.baseline](spec.baseline, seed, topo, tick)]
+    models: dict = {}  # a trained model is loaded once for the whole team
     specialists = [
-        Specialist(s.name, seed, list(s.skills), load_policy(s.policy), s.max_queue) for s in spec.specialists
+        Specialist(s.name, seed, list(s.categories), load_policy(s.policy, s.profiles(), models), s.max_queue,
+                   off_shift=[(g.start, g.end) for g in s.off_shift])
+        for s in spec.specialists
     ]
-    skills = {s.name: list(s.skills) for s in spec.specialists}
+    skills = {s.name: list(s.categories) for s in spec.specialists}
     return [
         Diagnoser("diagnoser", seed, make_reasoner(spec, topo), tick, spec.diagnoser.gather),
         Coordinator("coordinator", seed, skills, tick, spec.coordinator.verify, spec.guard.max_attempts,
@@ -70,6 +73,13 @@ def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float, gran
         Guard("guard", seed, spec.guard, tick, topo, monitor_names(spec, topo), grants=grants),
         *specialists,
     ]
+
+
+def worker_profiles(spec: AgentsSpec) -> dict[str, dict[str, tuple[float, float]]]:
+    """Specialists' true skill profiles, for the twin's control plane (only those the scenario declares)."""
+    if spec.baseline:
+        return {}
+    return {s.name: p for s in spec.specialists if (p := s.profiles()) is not None}
 
 
 def build_team(spec: AgentsSpec, topo: Topology, slo: np.ndarray, tick: float, port: ActionPort, seed: int) -> Team:

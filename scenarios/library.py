@@ -41,7 +41,7 @@ def folder() -> Path:
 def files() -> dict[str, Path]:
     """Library scenario names (file stems) and their files, sorted by name."""
     root = folder()
-    found = [*root.glob("*.yaml"), *root.glob("library/*.yaml")]
+    found = [*root.glob("*.yaml"), *root.glob("*/*.yaml")]
     return {p.stem: p for p in sorted(found, key=lambda p: p.stem)}
 
 

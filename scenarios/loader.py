@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from opstwin.faults.targets import fault_errors
-from opstwin.agents.policies import PolicyError, load_policy
+from opstwin.agents.policies import PolicyError, check_policy
 from opstwin.scenarios.errors import Problem, ScenarioError
 from opstwin.scenarios.limits import LimitError, parse_yaml, read_capped, size_errors
 from opstwin.scenarios.schema import Scenario
@@ -173,7 +173,7 @@ def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
             out.append((f"actions.{key}", f"unknown action {key!r}; known: {', '.join(ACTIONS)}"))
     for i, spec in enumerate(scenario.agents.specialists):
         try:
-            load_policy(spec.policy)
+            check_policy(spec.policy)
         except PolicyError as exc:
             out.append((f"agents.specialists[{i}].policy", str(exc)))
     return out + semantic_errors(scenario)

@@ -32,7 +32,7 @@ def test_list_json_has_one_entry_per_library_file(cli):
     result = cli("list", "--json")
     assert result.exit_code == 0
     entries = {e["name"]: e for e in json.loads(result.stdout)}
-    assert set(entries) == {p.stem for p in LIBRARY.glob("*.yaml")}
+    assert set(entries) == {p.stem for p in [*LIBRARY.glob("*.yaml"), *LIBRARY.glob("*/*.yaml")]}
     ehr = entries["ehr"]
     assert ehr["services"] == 7 and ehr["duration"] == "8h" and ehr["faults"] == "2 scheduled"
     assert entries["control-day"]["faults"] == "none" and entries["control-day"]["duration"] == "1d"

@@ -24,7 +24,7 @@ def _h(twin) -> float:
     return twin.health
 
 LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
-FILES = sorted(LIBRARY.glob("*.yaml"))
+FILES = sorted([*LIBRARY.glob("*.yaml"), *LIBRARY.glob("*/*.yaml")])  # the library: top level and its folders
 NAMES = [f.name for f in FILES]
 
 

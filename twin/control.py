@@ -19,6 +19,13 @@ Failure is a seeded draw (``ControlPlane.rng``) from each action's probability (
 host: an action that needs the host fails mostly while the host is down, and more often while
 its CPU is saturated (timeouts).
 
+Who does the work matters when the scenario says so: ``workers`` gives a requester's true
+(speed, success) per category of work (the category a request names). Its action then takes
+duration / speed and succeeds with success x the action's own odds of success; work outside a
+worker's declared categories runs at OUTSIDE_SKILLS. A requester without a profile is an average
+worker (speed 1, success 1): the twin behaves exactly as without profiles. The failure draw is
+still one draw per action from the same generator, so profiles change outcomes, never streams.
+
 Each action type is one small class below; add one by subclassing :class:`ActionType` and
 listing it in :data:`ACTIONS`.
 """
@@ -54,6 +61,9 @@ HOST_DOWN_FAIL = 0.8  # failure probability of an action that needs a host that 
 SATURATED_FAIL = 2.0  # failure probability factor while the host's CPU is saturated
 MAX_FAIL = 0.95
 DECAY_STEP = 30.0  # seconds between updates of a decaying consequence
+OUTSIDE_SKILLS = (0.5, 0.7)  # (speed, success) of a worker with declared skills on work outside them
+
+Profiles = Mapping[str, Mapping[str, tuple[float, float]]]  # worker -> category -> (speed, success)
 
 
 class ActionError(ValueError):
@@ -359,6 +369,7 @@ class Ticket:
     requester: str
     requested_at: float
     status: str = "pending"  # pending, running, succeeded, failed, undone
+    success: float = 1.0  # the worker's true success factor for this work (1: an average worker)
     finished_at: float | None = None
     undo: Undo | None = field(default=None, repr=False)
 
@@ -366,9 +377,10 @@ class Ticket:
 class ControlPlane:
     """Accepts action requests, runs them as SimPy processes, and undoes them on demand."""
 
-    def __init__(self, twin: Twin, settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, twin: Twin, settings: Mapping[str, Any] | None = None, workers: Profiles | None = None) -> None:
         """`settings`: per action name, overrides with `fail` and `duration` (None keeps the default);
-        a scenario's ``actions:`` section."""
+        a scenario's ``actions:`` section. `workers`: true skill profiles of requesters (module docstring)."""
+        self.workers = {w: dict(p) for w, p in (workers or {}).items()}
         self.twin = twin
         self.rng = generator(twin.seed, "control")
         unknown = sorted(set(settings or {}) - set(ACTIONS))
@@ -390,20 +402,29 @@ class ControlPlane:
         return kind
 
     def request(self, action: str, target: str, params: dict[str, Any] | None = None, requester: str = "operator",
-                on_done: Callable[[Ticket], None] | None = None) -> Ticket:
-        """Start `action` on `target` now; returns its ticket (raises ActionError if refused)."""
+                on_done: Callable[[Ticket], None] | None = None, category: str | None = None) -> Ticket:
+        """Start `action` on `target` now; returns its ticket (raises ActionError if refused). `category`:
+        the kind of work it is (compute, storage, ...), which picks the requester's profile, if it has one."""
         params = dict(params or {})
         kind = self.validate(action, target, params)
         self._seq += 1
-        ticket = Ticket(f"a{self._seq}", action, target, params, requester, self.twin.now)
+        speed, success = self.profile(requester, category)
+        ticket = Ticket(f"a{self._seq}", action, target, params, requester, self.twin.now, success=success)
         self.tickets[ticket.id] = ticket
-        duration = self.duration(action)
+        duration = self.duration(action) / speed
         self.twin.log.emit(self.twin.now, "action_started", action_id=ticket.id, action=action, target=target,
                            params=params, by=requester, eta=self.twin.now + duration)
         self.twin.mark_change(kind.target, target, self.twin.now + duration)
         kind.begin(self.twin, target, params, ticket.id, duration)
         self.twin.env.process(self._run(kind, ticket, duration, on_done))
         return ticket
+
+    def profile(self, requester: str, category: str | None) -> tuple[float, float]:
+        """(speed, success) of `requester` on work of `category`: (1, 1) for a worker without a profile."""
+        skills = self.workers.get(requester)
+        if skills is None:
+            return 1.0, 1.0
+        return skills.get(category or "", OUTSIDE_SKILLS)
 
     def duration(self, action: str) -> float:
         """Sim seconds `action` takes (the scenario's setting, else the action's own)."""
@@ -429,7 +450,10 @@ class ControlPlane:
     def _run(self, kind: ActionType, ticket: Ticket, duration: float, on_done):
         ticket.status = "running"
         yield self.twin.env.timeout(duration)
-        failed = self.rng.random() < self.fail_probability(ticket.action, ticket.target)
+        p = self.fail_probability(ticket.action, ticket.target)
+        if ticket.success < 1.0:
+            p = 1.0 - ticket.success * (1.0 - p)
+        failed = self.rng.random() < p
         kind.finish(self.twin, ticket.target, ticket.params, ticket.id, not failed)
         if not failed:
             try:
@@ -496,10 +520,12 @@ class ActionPort:
         self._plane = plane
 
     def request(self, action: str, target: str, params: dict[str, Any] | None = None, requester: str = "operator",
-                on_done: Callable[[TicketView], None] | None = None) -> TicketView:
-        """Start `action` on `target`; `on_done` hears how it ended (raises ActionError if refused)."""
+                on_done: Callable[[TicketView], None] | None = None, category: str | None = None) -> TicketView:
+        """Start `action` on `target`; `on_done` hears how it ended (raises ActionError if refused).
+        `category` names the kind of work (it decides how well a worker with a profile does it)."""
         done = (lambda t: on_done(TicketView.of(t))) if on_done else None
-        return TicketView.of(self._plane.request(action, target, params, requester=requester, on_done=done))
+        return TicketView.of(self._plane.request(action, target, params, requester=requester, on_done=done,
+                                                 category=category))
 
     def undo(self, action_id: str, requester: str = "operator") -> bool:
         """Undo a succeeded action; False for an unknown id or one that cannot be undone."""

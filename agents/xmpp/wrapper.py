@@ -39,7 +39,7 @@ from spade.message import Message as SpadeMessage
 
 from opstwin.agents.approvals import META as GRANT
 from opstwin.agents.base import Agent, Context
-from opstwin.agents.messages import Message
+from opstwin.agents.messages import WORK, Message
 
 log = logging.getLogger("opstwin.xmpp")
 
@@ -113,8 +113,9 @@ def data_message(m: Message, to: str) -> SpadeMessage:
         raise ValueError(f"{m.sender} -> {m.receiver}: a {m.kind} message of {len(body)} bytes is too big for XMPP")
     meta = {"ot": "data", "performative": m.performative, "conversation": m.conversation, "tick": str(m.tick),
             "round": str(m.round), "sender": m.sender, "seq": str(m.seq)}
-    if m.meta.get(GRANT):  # the guard's approval grant travels beside the body (agents.approvals)
-        meta[GRANT] = m.meta[GRANT]
+    for key in (GRANT, WORK):  # the guard's grant (agents.approvals) and the work's category travel beside the body
+        if m.meta.get(key):
+            meta[key] = m.meta[key]
     return spade_message(to, body, meta)
 
 
@@ -238,9 +239,10 @@ class LogicHost(XmppAgent):
             log.warning("%s: dropped a data message from %s claiming to be %s to %s", self.jid, sender, m.sender,
                         m.receiver)
             return
-        grant = msg.get_metadata(GRANT)
-        if grant:
-            m.meta[GRANT] = grant
+        for key in (GRANT, WORK):
+            value = msg.get_metadata(key)
+            if value:
+                m.meta[key] = value
         self.pending.setdefault((m.tick, m.round + 1), []).append(m)
         await self._maybe_step()
 

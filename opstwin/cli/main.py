@@ -431,6 +431,34 @@ def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: st
         sys.exit(1)
 
 
+@bench.command("bidding")
+@click.option("--specialists", default="4,16,64", show_default=True, metavar="N[,N...]", help="Team sizes.")
+@click.option("--seeds", type=click.IntRange(1, 100), default=2, show_default=True, help="Seeds 1..N per size.")
+@click.option("--policies", default="heuristic,central", show_default=True, metavar="P[,P...]",
+              help="Bidding policies: random, heuristic, central or a policy .zip.")
+@click.option("--faults-per-hour", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
+              help="Random faults an hour at 16 specialists (scaled with the team).")
+def bench_bidding_cmd(specialists: str, seeds: int, policies: str, faults_per_hour: float) -> None:
+    """MTTR and auction overhead as the team grows (4 -> 16 -> 64 specialists); last line is JSON."""
+    from opstwin.agents.policies import PolicyError, check_policy
+    from opstwin.bench.bidding import bench_bidding
+
+    try:
+        sizes = [int(x) for x in specialists.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--specialists {specialists}: expected sizes such as 4,16,64")
+    if not sizes or any(not 1 <= n <= 256 for n in sizes):
+        fail(f"--specialists {specialists}: sizes must be 1..256")
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    for p in names:
+        try:
+            check_policy(p)
+        except PolicyError as exc:
+            fail(f"--policies: {exc}")
+    result = bench_bidding(sizes, list(range(1, seeds + 1)), names, rate=faults_per_hour, say=say)
+    click.echo(json.dumps(result))
+
+
 @bench.command("fuzz")
 @click.option("--mutants", type=click.IntRange(1, 1_000_000), default=1200, show_default=True,
               help="Mutated scenario files to validate.")
@@ -576,8 +604,10 @@ def agents_cmd(file: Path, join_file: Path, roles: str, xmpp: str | None) -> Non
 
 def _add_logs() -> None:
     from opstwin.cli.logs import logs
+    from opstwin.cli.train import train_cmd
 
     main.add_command(logs)
+    main.add_command(train_cmd)
 
 
 _add_logs()

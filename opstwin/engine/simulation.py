@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from opstwin.agents.bus import Clock, InProcTransport, Transport
-from opstwin.agents.team import Team, build_team
+from opstwin.agents.team import Team, build_team, worker_profiles
 from opstwin.faults.injector import Injector
 from opstwin.scenarios.schema import Scenario
 from opstwin.twin.bulk import paused_gc
@@ -115,7 +115,7 @@ class Simulation:
         self.log.listeners.extend(self.event_hooks)
         self.twin = Twin(s.topology, s.load, s.deployments, seed=self.seed, tick=s.tick, log=self.log,
                          telemetry=s.telemetry, random_deployments=s.random_deployments, duration=s.duration)
-        self.control = ControlPlane(self.twin, s.actions)
+        self.control = ControlPlane(self.twin, s.actions, workers=worker_profiles(s.agents) if self.agents else None)
         self.faults = Injector(self.twin, self.control, s.faults, seed=self.seed, duration=s.duration)
         self.log.emit(0.0, "run_started", scenario=s.name, seed=self.seed, services=self.twin.topo.n_services,
                       hosts=len(self.twin.topo.hosts), duration=s.duration, tick=s.tick)
@@ -204,6 +204,7 @@ class Simulation:
 
     # ---------------------------------------------------------------- results
     def _summarize(self, wall: float) -> dict[str, Any]:
+        from opstwin.evaluation.bidding import compute_bidding
         from opstwin.evaluation.metrics import compute
 
         h = np.array(self.health) if self.health else np.ones(1)
@@ -234,6 +235,9 @@ class Simulation:
             metrics, per_fault = compute(self.log.events, summary["faults"], self.twin.topo, self.scenario.duration,
                                          self.health, self.scenario.tick, per_fault=True)
             summary["metrics"].update(metrics)
+            summary["metrics"].update(compute_bidding(
+                self.log.events, [sp.name for sp in self.scenario.agents.specialists] if not self.scenario.agents.baseline
+                else [], worker_profiles(self.scenario.agents), self.scenario.duration))
             summary["faults"] = [{**f, **row} for f, row in zip(summary["faults"], per_fault)]
             summary["messages"] = self.clock.messages
             summary["rounds"] = self.clock.rounds

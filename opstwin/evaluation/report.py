@@ -26,6 +26,9 @@ METRICS = [
 # per-fault flags pooled over every fault of a variant's runs (fault-weighted, beside the per-run means)
 BY_FAULT = [("detected", "detected_at"), ("rca_ac1", "rca_ac1"), ("rca_ac3", "rca_ac3"),
             ("rca_type_ac1", "rca_type_ac1"), ("rca_type_ac3", "rca_type_ac3"), ("mitigated", "mitigated")]
+# the Contract-Net marketplace (opstwin/evaluation/bidding.py): reported in their own section
+BIDDING = ["mttr_mean_s", "allocation_efficiency", "load_fairness", "bids_per_task", "auction_messages_per_task",
+           "messages_per_task", "throughput_per_hour", "tasks"]
 PERF = ["wall_seconds", "speedup"]  # machine-dependent: reported apart, never gated
 OVERALL = "overall"
 BOOT_SEED = 20240611
@@ -66,7 +69,7 @@ def value(record: dict[str, Any], metric: str) -> float | None:
 
 def aggregate(records: list[dict[str, Any]], metrics: list[str] | None = None) -> dict[str, dict[str, dict[str, Stat]]]:
     """{variant: {"overall" | scenario: {metric: Stat}}} over the finished (ok) runs."""
-    metrics = metrics or [*METRICS, *PERF]
+    metrics = metrics or [*METRICS, *BIDDING[1:], *PERF]
     ok = sorted((r for r in records if r.get("status") == "ok"), key=lambda r: (r["variant"], r["scenario"], r["seed"]))
     out: dict[str, dict[str, dict[str, Stat]]] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -164,6 +167,12 @@ def write_report(path: Path, results: dict[str, Any], figures: list[str] | None 
     lines += ["## Per scenario", ""]
     for s in scenarios:
         lines += [f"### {s}", "", *_table(agg, variants, s, METRICS, counts(s)), ""]
+    lines += ["## Bidding", "", "How the Contract-Net marketplace allocated the work (`opstwin/evaluation/bidding.py`): "
+              "allocation efficiency is the winner's realised time over the best bidder's true expected time "
+              "(about 1 when the best bidder wins; below 1 when work went better than expected), load fairness Jain's index over specialists' busy time.", "",
+              *_table(agg, variants, OVERALL, BIDDING, counts(OVERALL)), ""]
+    for s in scenarios if len(scenarios) > 1 else []:
+        lines += [f"### Bidding: {s}", "", *_table(agg, variants, s, BIDDING, counts(s)), ""]
     lines += ["## Performance (machine-dependent, not gated)", "",
               *_table(agg, variants, OVERALL, PERF, counts(OVERALL)), ""]
     if failed:

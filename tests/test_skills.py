@@ -1,0 +1,93 @@
+"""Heterogeneous specialists: a scenario's true speed and success per category change how long their
+actions take and how often they fail in the twin; a specialist sees only its own record; off-shift
+specialists refuse; library scenarios that declare none keep their behaviour."""
+
+import pytest
+
+from opstwin.agents.messages import Task
+from opstwin.agents.policies import BidderState, CentralPolicy, HeuristicPolicy, Outcomes, load_policy
+from opstwin.agents.spec import AgentsSpec
+from opstwin.agents.specialist import Specialist
+from opstwin.agents.team import worker_profiles
+from opstwin.engine.simulation import Simulation
+from opstwin.scenarios.loader import load
+from opstwin.twin.control import ACTIONS, OUTSIDE_SKILLS, ControlPlane
+
+PROFILES = {"fast": {"compute": (2.0, 1.0)}, "poor": {"compute": (0.5, 0.2)}}
+
+
+def _finish(twin, ticket):
+    while ticket.status in ("pending", "running"):
+        twin.advance()
+    return ticket
+
+
+def test_speed_divides_the_duration_and_an_average_worker_is_unchanged(make_twin, no_failures):
+    twin = make_twin()
+    twin.advance()
+    control = ControlPlane(twin, workers=PROFILES)
+    base = ACTIONS["restart_service"].duration
+    for who, category, expected in [("fast", "compute", base / 2), ("poor", "compute", base * 2),
+                                    ("anyone", "compute", base), ("fast", "storage", base / OUTSIDE_SKILLS[0])]:
+        start = twin.now
+        ticket = _finish(twin, control.request("restart_service", "api", requester=who, category=category))
+        assert ticket.finished_at - start == pytest.approx(expected, abs=10.0), who
+
+
+def test_success_scales_the_odds_of_success_with_the_seeded_draw(make_twin):
+    twin = make_twin()
+    twin.advance()
+    control = ControlPlane(twin, workers=PROFILES)
+    outcomes = {"fast": [], "poor": []}
+    for _ in range(40):
+        for who in outcomes:
+            ticket = _finish(twin, control.request("scale_service", "api", {"replicas": 2}, requester=who,
+                                                   category="compute"))
+            outcomes[who].append(ticket.status == "succeeded")
+    assert sum(outcomes["fast"]) >= 36  # the action's own 2% failures
+    assert sum(outcomes["poor"]) <= 16  # success 0.2 x 0.98
+
+
+def test_the_schema_takes_a_list_or_a_mapping_of_profiles():
+    spec = AgentsSpec.model_validate({"specialists": [
+        {"name": "a", "skills": ["compute"]},
+        {"name": "b", "skills": {"storage": {"speed": 1.5, "success": 0.9}}, "off_shift": [{"start": "1h", "end": "2h"}]},
+    ]})
+    assert spec.specialists[0].categories == ("compute",) and spec.specialists[0].profiles() is None
+    assert spec.specialists[1].categories == ("storage",)
+    assert worker_profiles(spec) == {"b": {"storage": (1.5, 0.9)}}
+    with pytest.raises(ValueError, match="end"):
+        AgentsSpec.model_validate({"specialists": [{"name": "c", "skills": ["deploy"],
+                                                    "off_shift": [{"start": "2h", "end": "1h"}]}]})
+
+
+def test_a_specialist_keeps_only_its_own_record_and_bids_with_it():
+    s = Specialist("s", 1, ["compute"], HeuristicPolicy())
+    task = Task(task="t1", incident="i1", category="compute", action="restart_service", target="api")
+    s._record(task, True, 60.0)
+    s._record(task, False, 60.0)
+    me = s.me()
+    assert me.outcomes["compute"] == Outcomes(succeeded=1, failed=1, seconds=120.0, nominal=60.0)
+    assert me.outcomes["compute"].slowness() > 1.0
+    assert me.outcomes["compute"].success_rate() < 0.9
+
+
+def test_central_bids_the_true_expected_completion_time():
+    task = Task(task="t1", incident="i1", category="compute", action="restart_service", target="api")
+    me = BidderState("x", ("compute",), 0, 3, 0.0)
+    good, poor = CentralPolicy({"compute": (2.0, 1.0)}), CentralPolicy({"compute": (0.5, 0.5)})
+    assert good.bid(task, me, None) < load_policy("heuristic").bid(task, me, None) < poor.bid(task, me, None)
+
+
+def test_off_shift_specialists_refuse_and_the_team_still_resolves(tmp_path):
+    scenario = load("scenarios/contention/shift-change.yaml")
+    sim = Simulation(scenario, seed=2)
+    refusals = []
+    sim.on_event(lambda e: refusals.append(e) if e["kind"] == "msg" and e["type"] == "refusal"
+                 and e["body"]["reason"] == "off shift" else None)
+    summary = sim.run()
+    assert refusals, "nobody was off shift when a call for proposals came"
+    shifts = {s.name: s.off_shift for s in scenario.agents.specialists}
+    for e in refusals:
+        assert any(g.start <= e["t"] < g.end for g in shifts[e["from"]])
+    assert summary["metrics"]["faults_resolved"] >= 0.8 * summary["metrics"]["faults_injected"]
