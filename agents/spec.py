@@ -50,7 +50,10 @@ class ReasonerSpec(Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="the model's sampling seed")
     timeout: Duration = Field(60.0, gt=0, le=3600, description="wall seconds one call may take")
     num_ctx: int = Field(4096, ge=512, le=262144, description="context size (tokens)")
-    max_tokens: int = Field(512, ge=16, le=8192, description="answer tokens at most")
+    max_tokens: int = Field(300, ge=16, le=8192, description="answer tokens at most")
+    response_format: Literal["json_schema", "json_object"] = Field(
+        "json_schema", description="openai: how the answer schema is passed (json_schema: the OpenAI API, vLLM, "
+                                   "Ollama's /v1; json_object: llama.cpp's server, {type: json_object, schema})")
     fallback: Literal["rules"] | None = Field(
         None, description="rules: a server that is down or lacks the model at start is a warning, not an error")
     latency: Duration | Literal["measured"] = Field(

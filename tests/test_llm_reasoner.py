@@ -50,7 +50,8 @@ def test_a_checked_answer_is_the_diagnosis(topo):
     assert "Evidence (id: fact):" in call["prompt"] and call["prompt_tokens"] > 0
     chat = next(body for path, body in srv.requests if path == "/api/chat")  # what the client sent
     assert chat["format"]["required"] == ["root_causes", "evidence", "fix", "explanation"]
-    assert chat["options"] == {"temperature": 0.0, "seed": 7, "num_ctx": 2048, "num_predict": 512}
+    assert chat["format"]["properties"]["fix"]["properties"]["component"]["enum"] == ["api", "d2", "db", "h2"]
+    assert chat["options"] == {"temperature": 0.0, "seed": 7, "num_ctx": 2048, "num_predict": 300}
 
 
 @pytest.mark.parametrize("bad, reason", [

@@ -2,8 +2,8 @@
 llama.cpp's server, vLLM, Ollama's /v1), one prompt in, JSON text out, with the token counts.
 
 Both pass the answer schema as the structured-output format (Ollama's ``format``; OpenAI's
-``response_format`` of type ``json_schema``, and the ``json_object`` + ``schema`` form llama.cpp's
-server reads), temperature and seed from the scenario. :meth:`Backend.probe` is the start-up check:
+``response_format`` of type ``json_schema``, or with ``response_format: json_object`` the
+``{type: json_object, schema}`` form llama.cpp's server reads), temperature and seed from the scenario. :meth:`Backend.probe` is the start-up check:
 the server answers and has the model (it also returns the model's digest where the server gives
 one). Errors are :class:`BackendError` with one line that names the host and the model.
 """
@@ -119,13 +119,15 @@ class OpenAIBackend:
         return None  # the OpenAI API names models but gives no digest
 
     def chat(self, prompt: str, schema: dict[str, Any]) -> Reply:
+        if self.spec.response_format == "json_object":  # llama.cpp's server
+            fmt: dict[str, Any] = {"type": "json_object", "schema": schema}
+        else:
+            fmt = {"type": "json_schema", "json_schema": {"name": "diagnosis", "schema": schema, "strict": True}}
         started = time.perf_counter()  # clock-ok: measured latency, charged only with `latency: measured`
         try:
             r = self.client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": prompt}], temperature=self.spec.temperature,
-                seed=self.spec.seed, max_tokens=self.spec.max_tokens,
-                response_format={"type": "json_schema", "json_schema": {"name": "diagnosis", "schema": schema,
-                                                                         "strict": True}})
+                seed=self.spec.seed, max_tokens=self.spec.max_tokens, response_format=fmt)
         except Exception as exc:  # noqa: BLE001 - one line in the log, then the rules back-end
             raise BackendError(f"{self._where()}: {_short(exc)}") from None
         wall = time.perf_counter() - started  # clock-ok

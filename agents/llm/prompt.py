@@ -8,14 +8,17 @@ and the hosts and disks under its services, listed by name (never in the rules r
 the model is not shown its answer); each lists the runbook's faults for its kind with the fixes the
 topology allows and that were not already tried.
 
-The answer is JSON fitting :data:`ANSWER_SCHEMA` (the structured-output format passed to the server):
-ranked root causes with a confidence, the evidence ids relied on, one fix, a short explanation.
+The answer is JSON fitting :data:`ANSWER_SCHEMA`: ranked root causes with a confidence, the evidence ids
+relied on, one fix, a short explanation. The structured-output format passed to the server
+(:meth:`Case.schema`) is that schema with the components and evidence ids narrowed to the case's; servers
+enforce schemas more or less (llama.cpp ignores numeric bounds), so every answer is checked all the same.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,9 +50,10 @@ class Answer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     root_causes: list[Cause] = Field(min_length=1, max_length=3, description="most likely first")
-    evidence: list[str] = Field(min_length=1, max_length=8, description="ids of the evidence relied on")
+    evidence: list[Annotated[str, Field(pattern=r"^e[0-9]{1,3}$")]] = Field(
+        min_length=1, max_length=8, description="ids of the evidence relied on (e1, e2, ...)")
     fix: Fix = Field(description="one allowed fix for the top root cause")
-    explanation: str = Field(max_length=400, description="one or two sentences for the incident log")
+    explanation: str = Field(max_length=160, description="one sentence for the incident log")
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +84,16 @@ class Case:
     kinds: dict[str, str]  # component -> service | host | disk
     tried: list[tuple[str, str]] = field(default_factory=list)  # (action, target) that did not help
 
+    def schema(self) -> dict[str, Any]:
+        """The answer schema for this case: components among the candidates, evidence among the ids."""
+        schema = copy.deepcopy(ANSWER_SCHEMA)
+        names = sorted(self.candidates)
+        props = schema["properties"]
+        props["root_causes"]["items"]["properties"]["component"] = {"type": "string", "enum": names}
+        props["fix"]["properties"]["component"] = {"type": "string", "enum": names}
+        props["evidence"]["items"] = {"type": "string", "enum": list(self.evidence)}
+        return schema
+
     def prompt(self) -> str:
         lines = [
             "You are an SRE diagnosing one incident in a cloud. Decide which component is the root cause "
@@ -99,8 +113,8 @@ class Case:
         lines += [
             "",
             "Answer in JSON: root_causes (1 to 3, most likely first, each a candidate component, one of its "
-            "faults, and a confidence from 0 to 1), evidence (the ids you relied on), fix (an allowed action "
-            "for the first root cause and that component), explanation (one sentence).",
+            "faults, and a confidence from 0 to 1), evidence (the ids you relied on, e.g. e1), fix (an allowed "
+            "action for the first root cause and that component), explanation (one short sentence).",
         ]
         return "\n".join(lines)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from opstwin.agents.llm.backends import Backend, BackendError, make_backend
 from opstwin.agents.llm.check import check
-from opstwin.agents.llm.prompt import ANSWER_SCHEMA, Answer, Case, build_case
+from opstwin.agents.llm.prompt import Answer, Case, build_case
 from opstwin.agents.messages import Alert, Candidate
 from opstwin.agents.reasoners import RootGroup, RulesReasoner, possible
 from opstwin.agents.runbook import BY_FAULT
@@ -118,7 +118,7 @@ class LlmReasoner:
         prompt = case.prompt()
         fixed = self.spec.latency != "measured"
         try:
-            reply = self.backend.chat(prompt, ANSWER_SCHEMA)
+            reply = self.backend.chat(prompt, case.schema())
         except BackendError as exc:
             self._charge(self.spec.timeout if not fixed else float(self.spec.latency), call=self.calls, prompt=prompt,
                          answer=None, prompt_tokens=0, answer_tokens=0, check=f"error: {exc}")
