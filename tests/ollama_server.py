@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,13 +30,17 @@ class Answerer(Protocol):
 
 
 class Scripted:
-    """Answers with the given texts in turn (the last one repeats); counts tokens as words."""
+    """Answers with the given texts in turn (the last one repeats), each after `delay` wall seconds (a slow
+    model); counts tokens as words."""
 
-    def __init__(self, *texts: str) -> None:
+    def __init__(self, *texts: str, delay: float = 0.0) -> None:
         self.texts = list(texts)
+        self.delay = delay
         self.asked: list[list[dict[str, str]]] = []
 
     def __call__(self, messages, schema, options):
+        if self.delay:
+            time.sleep(self.delay)
         self.asked.append(messages)
         text = self.texts[min(len(self.asked), len(self.texts)) - 1]
         return text, sum(len(m["content"].split()) for m in messages), len(text.split())

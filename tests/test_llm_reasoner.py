@@ -182,3 +182,24 @@ def test_a_library_scenario_runs_with_checked_answers_charged_in_sim_time(cli):
     assert m["llm_calls"] == len(calls) and m["llm_rejections"] >= 1 and m["llm_fallbacks"] >= 1
     assert m["llm_latency_s"] == 5.0 * len(calls) and m["llm_tokens_prompt"] > 0
     assert summary["llm"]["digest"] == DIGEST and summary["llm"]["temperature"] == 0.0
+
+
+@pytest.mark.slow
+def test_a_slow_model_does_not_get_the_diagnoser_declared_lost_over_xmpp(cli, tmp_path, no_leftovers):
+    """Each answer takes 3 wall seconds, the round deadline is 1 s: the diagnoser (in its own agents process)
+    steps off its event loop and its rounds get the reasoner's allowance, so nobody is lost, and the log is the
+    in-process run's, byte for byte (the call is charged in sim time, not wall time)."""
+    from opstwin.engine.runner import run
+    from opstwin.scenarios.loader import load
+
+    logs = {}
+    for transport in ("inproc", "spade"):
+        with OllamaTestServer(Scripted(answer(), delay=3.0), {MODEL: DIGEST}) as srv:
+            scenario = load(cli.folder / scenario_with(cli, srv.url))
+            out = tmp_path / transport
+            summary = run(scenario, agents=True, transport=transport, processes=2, out=out,
+                          transport_options={"round_timeout": 1.0} if transport == "spade" else None)
+        assert summary["metrics"]["llm_calls"] >= 1
+        assert summary.get("agents_lost", []) == []
+        logs[transport] = (out / "incidents.jsonl").read_text()
+    assert logs["spade"] == logs["inproc"]
