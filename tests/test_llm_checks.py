@@ -45,8 +45,8 @@ def test_the_prompt_carries_evidence_with_ids_and_the_allowed_candidates(case):
     prompt = case.prompt()
     assert "e1: api (service) shows errors" in prompt
     assert "db (service) shows memory_growth" in prompt
-    assert "- db [service]:" in prompt and "memory_leak -> rollback_deployment, restart_service" in prompt
-    assert "- h2 [host]:" in prompt  # the host under the alerting services is a candidate too
+    assert "- db [service]\n" in prompt and "memory_leak -> rollback_deployment, restart_service" in prompt
+    assert "- h2 [host]" in prompt  # the host under the alerting services is a candidate too
     assert case.prompt() == prompt  # same alerts, same prompt
     assert ANSWER_SCHEMA["required"] == ["root_causes", "evidence", "fix", "explanation"]
     assert "$defs" not in json.dumps(ANSWER_SCHEMA)
@@ -86,4 +86,5 @@ def test_a_fix_already_tried_is_not_allowed(small_topology):
 
     case = build_case(topo, {"db", "api"}, ALERTS, tried, allowed)
     assert "Already tried without success (do not propose again): rollback_deployment on db" in case.prompt()
+    assert "- db [service] (memory_leak: only restart_service; crash_loop: only revert_config; bad_deployment: no fix left)" in case.prompt()
     assert check(answer(), case).reason.startswith("fix rollback_deployment on db is not allowed")

@@ -94,6 +94,19 @@ class Case:
         props["evidence"]["items"] = {"type": "string", "enum": list(self.evidence)}
         return schema
 
+    def _limits(self, comp: str, faults: dict[str, list[str]]) -> str:
+        """Where the topology or what was tried narrows the runbook for this component, say so."""
+        notes = []
+        for h in RUNBOOK:
+            if h.kind != self.kinds[comp]:
+                continue
+            full = [a for a, _ in h.fixes]
+            if h.fault not in faults:
+                notes.append(f"{h.fault}: no fix left")
+            elif faults[h.fault] != full:
+                notes.append(f"{h.fault}: only {', '.join(faults[h.fault])}")
+        return f" ({'; '.join(notes)})" if notes else ""
+
     def prompt(self) -> str:
         lines = [
             "You are an SRE diagnosing one incident in a cloud. Decide which component is the root cause "
@@ -102,11 +115,15 @@ class Case:
             "Evidence (id: fact):",
             *(f"{k}: {v}" for k, v in self.evidence.items()),
             "",
-            "Candidates (component [kind]: fault -> allowed fixes):",
+            "Faults and their fixes, by kind of component:",
         ]
+        kinds = sorted(set(self.kinds.values()), key=["service", "host", "disk"].index)
+        for kind in kinds:
+            lines.append(f"- {kind}: " + "; ".join(f"{h.fault} -> {', '.join(a for a, _ in h.fixes)}"
+                                                  for h in RUNBOOK if h.kind == kind))
+        lines += ["", "Candidates (component [kind]):"]
         for comp, faults in self.candidates.items():
-            lines.append(f"- {comp} [{self.kinds[comp]}]: "
-                         + "; ".join(f"{f} -> {', '.join(a)}" for f, a in faults.items()))
+            lines.append(f"- {comp} [{self.kinds[comp]}]{self._limits(comp, faults)}")
         if self.tried:
             lines += ["", "Already tried without success (do not propose again): "
                       + ", ".join(f"{a} on {t}" for a, t in self.tried)]
