@@ -203,3 +203,13 @@ def test_a_slow_model_does_not_get_the_diagnoser_declared_lost_over_xmpp(cli, tm
         assert summary.get("agents_lost", []) == []
         logs[transport] = (out / "incidents.jsonl").read_text()
     assert logs["spade"] == logs["inproc"]
+
+
+def test_opstwin_eval_exits_2_before_any_run_when_a_variant_s_server_is_down(cli):
+    host = f"http://127.0.0.1:{closed_port()}/v1"
+    variant = f'llm=agents.diagnoser.reasoner={{backend: openai, model: gemma, host: "{host}"}}'
+    res = cli("eval", "storage", "--seeds", "1", "--quiet", "--out", "ev", "--variant", variant)
+    assert res.exit_code == 2
+    assert res.output.startswith(f"opstwin: diagnoser reasoner: cannot reach the OpenAI-compatible server at {host}, "
+                                 "model gemma: ") and len(res.output.strip().splitlines()) == 1
+    assert not (cli.folder / "ev" / "runs").exists()
