@@ -41,6 +41,10 @@ class RootGroup:
 
 
 class Reasoner(Protocol):
+    """What the diagnoser calls. A reasoner that costs time or waits on a server (an LLM) also has
+    ``begin_step()`` (a new round), ``take() -> (events, sim seconds)`` (what to log, what to charge)
+    and ``blocking = True`` (run the step off an event loop); the diagnoser uses them when present."""
+
     name: str
 
     def localize(self, anomalies: dict[str, Alert], exclude: set[tuple[str, str]] = frozenset()) -> list[RootGroup]: ...

@@ -213,3 +213,13 @@ def test_opstwin_eval_exits_2_before_any_run_when_a_variant_s_server_is_down(cli
     assert res.output.startswith(f"opstwin: diagnoser reasoner: cannot reach the OpenAI-compatible server at {host}, "
                                  "model gemma: ") and len(res.output.strip().splitlines()) == 1
     assert not (cli.folder / "ev" / "runs").exists()
+
+
+def test_the_engine_raises_at_start_and_leaves_no_log_when_the_server_is_down(cli, tmp_path):
+    from opstwin.engine.runner import run
+    from opstwin.scenarios.loader import load
+
+    scenario = load(cli.folder / scenario_with(cli, f"http://127.0.0.1:{closed_port()}"))
+    with pytest.raises(ReasonerUnavailable, match=f"model {MODEL}"):
+        run(scenario, agents=True, out=tmp_path / "run")
+    assert not (tmp_path / "run" / "incidents.jsonl").exists()

@@ -120,8 +120,14 @@ class Simulation:
         self.log.emit(0.0, "run_started", scenario=s.name, seed=self.seed, services=self.twin.topo.n_services,
                       hosts=len(self.twin.topo.hosts), duration=s.duration, tick=s.tick)
         if self.agents:
-            self.team = build_team(s.agents, self.twin.topo, self.twin.slo.copy(), s.tick, ActionPort(self.control),
-                                   self.seed)
+            try:
+                self.team = build_team(s.agents, self.twin.topo, self.twin.slo.copy(), s.tick,
+                                       ActionPort(self.control), self.seed)
+            except BaseException:  # e.g. the reasoner's model server is down: nothing is left on disk
+                self.log.close()
+                if self.log_path is not None:
+                    self.log_path.unlink(missing_ok=True)
+                raise
             reasoner = self._reasoner()
             if reasoner is not None and hasattr(reasoner, "describe"):  # an LLM: which model, asked how
                 self.log.emit(0.0, "llm_reasoner", **reasoner.describe())
