@@ -84,6 +84,14 @@ def test_the_call_budget_is_kept(topo):
     assert events[1][1]["reason"] == "call budget of the run spent (1)" and group.reasoner == "rules"
 
 
+def test_latency_measured_charges_the_wall_time_of_the_call(topo):
+    with OllamaTestServer(Scripted(answer(), delay=0.5), {MODEL: DIGEST}) as srv:
+        r = reasoner(topo, srv.url, latency="measured")
+        r.localize(ALERTS)
+        [(_, call)], seconds = r.take()
+    assert 0.5 <= seconds < 5 and call["latency_s"] == seconds == round(seconds, 1)
+
+
 def test_a_closed_port_or_a_missing_model_is_one_line_naming_host_and_model(topo):
     url = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(ReasonerUnavailable, match=f"cannot reach the ollama server at {url}, model {MODEL}"):
