@@ -50,7 +50,10 @@ def test_a_checked_answer_is_the_diagnosis(topo):
     assert "Evidence (id: fact):" in call["prompt"] and call["prompt_tokens"] > 0
     chat = next(body for path, body in srv.requests if path == "/api/chat")  # what the client sent
     assert chat["format"]["required"] == ["root_causes", "evidence", "fix", "explanation"]
-    assert chat["format"]["properties"]["fix"]["properties"]["component"]["enum"] == ["api", "d2", "db", "h2"]
+    fixes = {f["properties"]["component"]["const"]: f["properties"]["action"]["enum"]
+             for f in chat["format"]["properties"]["fix"]["anyOf"]}  # the structured output, narrowed to the case
+    assert sorted(fixes) == ["api", "d2", "db", "h2"] and fixes["h2"] == ["reboot_host", "migrate_noisy_neighbour",
+                                                                          "reset_network"]
     assert chat["options"] == {"temperature": 0.0, "seed": 7, "num_ctx": 2048, "num_predict": 300}
 
 

@@ -10,7 +10,8 @@ topology allows and that were not already tried.
 
 The answer is JSON fitting :data:`ANSWER_SCHEMA`: ranked root causes with a confidence, the evidence ids
 relied on, one fix, a short explanation. The structured-output format passed to the server
-(:meth:`Case.schema`) is that schema with the components and evidence ids narrowed to the case's; servers
+(:meth:`Case.schema`) is that schema narrowed to the case: each root cause a candidate with a fault of its kind, the fix an action allowed for its
+component, the evidence ids the case's; servers
 enforce schemas more or less (llama.cpp ignores numeric bounds), so every answer is checked all the same.
 """
 
@@ -85,12 +86,21 @@ class Case:
     tried: list[tuple[str, str]] = field(default_factory=list)  # (action, target) that did not help
 
     def schema(self) -> dict[str, Any]:
-        """The answer schema for this case: components among the candidates, evidence among the ids."""
+        """The answer schema for this case: each root cause a candidate with a fault of its kind, the fix a
+        candidate with an action allowed for it, evidence among the ids. (Which fix suits which fault, and
+        that the fix is for the first root cause, a schema cannot say: the checks do.)"""
         schema = copy.deepcopy(ANSWER_SCHEMA)
-        names = sorted(self.candidates)
         props = schema["properties"]
-        props["root_causes"]["items"]["properties"]["component"] = {"type": "string", "enum": names}
-        props["fix"]["properties"]["component"] = {"type": "string", "enum": names}
+        cause, fix = props["root_causes"]["items"], props["fix"]
+        props["root_causes"]["items"] = {"anyOf": [
+            {**cause, "properties": {**cause["properties"], "component": {"type": "string", "const": comp},
+                                     "fault": {"type": "string", "enum": list(faults)}}}
+            for comp, faults in self.candidates.items()]}
+        props["fix"] = {"anyOf": [
+            {**fix, "properties": {**fix["properties"], "component": {"type": "string", "const": comp},
+                                   "action": {"type": "string",
+                                              "enum": list(dict.fromkeys(a for acts in faults.values() for a in acts))}}}
+            for comp, faults in self.candidates.items()]}
         props["evidence"]["items"] = {"type": "string", "enum": list(self.evidence)}
         return schema
 
