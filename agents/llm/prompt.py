@@ -5,14 +5,15 @@ the topology an operator knows. Evidence ids (``e1``, ``e2``, ...) are numbered 
 (components sorted by name, then their symptoms, metrics, deployment, dependencies), so the same
 alerts always give the same prompt, byte for byte. Candidates are the group's alerting components
 and the hosts and disks under its services, listed by name (never in the rules reasoner's order, so
-the model is not shown its answer); each lists the runbook's faults for its kind with the fixes the
-topology allows and that were not already tried.
+the model is not shown its answer); the prompt gives the runbook's faults and fixes once per kind of
+component, and per candidate only what the topology or earlier attempts rule out (a short prompt: a
+small model on a CPU reads ~50 tokens a second).
 
 The answer is JSON fitting :data:`ANSWER_SCHEMA`: ranked root causes with a confidence, the evidence ids
 relied on, one fix, a short explanation. The structured-output format passed to the server
-(:meth:`Case.schema`) is that schema narrowed to the case: each root cause a candidate with a fault of its kind, the fix an action allowed for its
-component, the evidence ids the case's; servers
-enforce schemas more or less (llama.cpp ignores numeric bounds), so every answer is checked all the same.
+(:meth:`Case.schema`) is that schema narrowed to the case: each root cause a candidate with a fault of
+its kind, the fix an action allowed for its component, the evidence ids the case's. Servers enforce
+schemas more or less (llama.cpp ignores numeric bounds), so every answer is checked all the same.
 """
 
 from __future__ import annotations
