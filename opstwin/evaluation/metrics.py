@@ -260,8 +260,6 @@ def _fixed(f: dict[str, Any], requester: dict[str, str]) -> bool:
     return f.get("resolved_at") is not None and requester.get(by or "", "operator") != "operator"
 
 
-LLM_METRICS = ("llm_calls", "llm_tokens_prompt", "llm_tokens_answer", "llm_latency_s", "llm_rejections",
-               "llm_fallbacks")
 LLM_READS = kinds("llm_reasoner", "llm_call", "llm_fallback")
 
 

@@ -28,7 +28,8 @@ BY_FAULT = [("detected", "detected_at"), ("rca_ac1", "rca_ac1"), ("rca_ac3", "rc
             ("rca_type_ac1", "rca_type_ac1"), ("rca_type_ac3", "rca_type_ac3"), ("mitigated", "mitigated")]
 PERF = ["wall_seconds", "speedup"]  # machine-dependent: reported apart, never gated
 # what an LLM reasoner did (opstwin.evaluation.metrics.llm_usage): a team without one made no calls (0)
-LLM = ["llm_calls", "llm_tokens_prompt", "llm_tokens_answer", "llm_latency_s", "llm_rejections", "llm_fallbacks"]
+LLM = ["llm_calls", "llm_tokens_prompt", "llm_tokens_answer", "llm_latency_s", "llm_rejections", "llm_errors",
+       "llm_fallbacks"]
 OVERALL = "overall"
 BOOT_SEED = 20240611
 RESAMPLES = 2000
