@@ -34,6 +34,10 @@ Definitions (also in the README):
   reboot takes the host down). ``slo_minutes_lost``: the error budget burnt, sum over ticks of
   (1 - H) x tick length, in minutes (H is the share of user requests served within SLO and
   without error, so a full outage of one minute costs one minute).
+- With an LLM reasoner only (:func:`llm_usage`): ``llm_calls`` (questions asked), ``llm_tokens_prompt`` /
+  ``llm_tokens_answer`` (as the server counted them), ``llm_latency_s`` (sim seconds charged for the
+  calls), ``llm_rejections`` (answers that failed a check), ``llm_errors`` (calls that failed or timed
+  out), ``llm_fallbacks`` (incidents diagnosed by rules instead of the model).
 """
 
 from __future__ import annotations
