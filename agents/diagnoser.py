@@ -12,6 +12,10 @@ otherwise never be looked at again). An escalated incident, owned by a human, ke
 its components through the alert episode it was escalated in. Once a component has cleared, its
 next alert is diagnosed afresh: the same diagnosis on the same root is a recurrence (a leak that
 kills and comes back) and stays the human's; any other is a new fault and a new incident.
+
+Reasoning takes time: a reasoner that reports what it cost (an LLM's calls, :mod:`opstwin.agents.llm`)
+has its events logged and holds the diagnoses back by that many sim seconds (the diagnoser thinks one
+call at a time). The rules reasoner costs nothing and its diagnoses go out at once.
 """
 
 from __future__ import annotations
@@ -64,6 +68,13 @@ class Diagnoser(Agent):
         self._next = 0
         self._due: int | None = None
         self._orphans_due: int | None = None
+        self._ready_at = 0.0  # sim time the reasoner is done with the calls made so far
+        self._held: list[tuple[int, Diagnosis]] = []  # (due tick, diagnosis) waiting for the reasoning's time
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a step can wait on a server (an LLM reasoner): transports run it off their event loop."""
+        return bool(getattr(self.reasoner, "blocking", False))
 
     def _open(self) -> list[Incident]:
         return [i for i in self.incidents.values() if i.status == "open"]
@@ -73,6 +84,10 @@ class Diagnoser(Agent):
         return [i for i in self.incidents.values() if i.status in ("open", "escalated")]
 
     def step(self, ctx: Context, inbox: list[Message]) -> None:
+        begin = getattr(self.reasoner, "begin_step", None)
+        if begin is not None:
+            begin()
+        self._release(ctx)
         new = False
         grown: set[str] = set()
         for m in inbox:
@@ -162,7 +177,9 @@ class Diagnoser(Agent):
         if not any(not self._covered(c) for c in self.anomalies):
             return
         by_root = {i.root: i for i in self._live() if self._absorbs(i, i.root)}
-        for group in self.reasoner.localize(dict(self.anomalies)):
+        groups = self.reasoner.localize(dict(self.anomalies))
+        self._charge(ctx)
+        for group in groups:
             root = group.candidates[0].component
             if self._recurs(ctx, group):
                 continue
@@ -182,9 +199,8 @@ class Diagnoser(Agent):
             by_root[root] = inc
             ctx.log("incident_opened", incident=inc.id, root=inc.root, covers=sorted(inc.covers))
             self._supersede(ctx, inc)
-            ctx.send("inform", "diagnosis", self.coordinator,
-                     Diagnosis(incident=inc.id, candidates=group.candidates, evidence=group.evidence,
-                               reasoner=self.reasoner.name))
+            self._deliver(ctx, Diagnosis(incident=inc.id, candidates=group.candidates, evidence=group.evidence,
+                                         reasoner=group.reasoner or self.reasoner.name))
 
     def _recurs(self, ctx: Context, group: Any) -> bool:
         """Whether `group` is an escalated incident's fault again (same root, same diagnosis): then the
@@ -225,11 +241,42 @@ class Diagnoser(Agent):
     def _rediagnose(self, ctx: Context, inc: Incident) -> None:
         alerts = {c: a for c, a in self.anomalies.items() if c in inc.covers}
         groups = self.reasoner.localize(alerts, exclude=inc.exclude) if alerts else []
+        self._charge(ctx)
         groups.sort(key=lambda g: g.candidates[0].component != inc.root)  # the incident's root first
         candidates = [c for g in groups for c in g.candidates if c.actions]
-        ctx.send("inform", "diagnosis", self.coordinator,
-                 Diagnosis(incident=inc.id, candidates=candidates[:3],
-                           evidence=sorted({e for g in groups for e in g.evidence}), reasoner=self.reasoner.name))
+        by = (groups[0].reasoner if groups else None) or self.reasoner.name
+        self._deliver(ctx, Diagnosis(incident=inc.id, candidates=candidates[:3],
+                                     evidence=sorted({e for g in groups for e in g.evidence}), reasoner=by))
+
+    # ----------------------------------------------------- reasoning time
+    def _charge(self, ctx: Context) -> None:
+        """Log what the reasoner did since its last report; its sim seconds delay what it concluded."""
+        take = getattr(self.reasoner, "take", None)
+        if take is None:
+            return
+        events, seconds = take()
+        for kind, fields in events:
+            ctx.log(kind, **fields)
+        if seconds > 0:
+            self._ready_at = max(self._ready_at, ctx.t) + seconds
+
+    def _deliver(self, ctx: Context, diagnosis: Diagnosis) -> None:
+        """Send now, or hold it until the reasoning it came from is done (in sim time)."""
+        if self._ready_at <= ctx.t + 1e-9:
+            ctx.send("inform", "diagnosis", self.coordinator, diagnosis)
+            return
+        due = ctx.tick + max(1, math.ceil((self._ready_at - ctx.t) / self.tick_seconds - 1e-9))
+        self._held.append((due, diagnosis))
+        ctx.wake_at(due)
+
+    def _release(self, ctx: Context) -> None:
+        """Send the held diagnoses now due, in the order they were made, for incidents still open."""
+        due = [d for tick, d in self._held if tick <= ctx.tick]
+        self._held = [(tick, d) for tick, d in self._held if tick > ctx.tick]
+        for d in due:
+            inc = self.incidents.get(d.incident)
+            if inc is not None and inc.status == "open":
+                ctx.send("inform", "diagnosis", self.coordinator, d)
 
     def state(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "anomalies": len(self.anomalies),

@@ -10,8 +10,8 @@ root-cause groups, each with ranked candidates. ``RulesReasoner`` (default) is d
    walk drifting towards dependencies, weighted by alert severity) ranks them;
 3. each candidate's evidence is scored against the runbook to name the fault and its fixes.
 
-A local-LLM back-end (planned: Ollama) is to implement the same interface and fall back to this
-one when its answer does not check out against the evidence and the allowed actions.
+The local-LLM back-ends (``ollama``, ``openai``: :mod:`opstwin.agents.llm`) implement the same interface
+and fall back to this one when an answer does not check out against the evidence and the allowed actions.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ class RootGroup:
     candidates: list[Candidate]
     covers: set[str] = field(default_factory=set)
     evidence: list[str] = field(default_factory=list)
+    reasoner: str | None = None  # who diagnosed it, when not the reasoner's own name (an LLM's fallback: rules)
 
 
 class Reasoner(Protocol):
+    """What the diagnoser calls. A reasoner that costs time or waits on a server (an LLM) also has
+    ``begin_step()`` (a new round), ``take() -> (events, sim seconds)`` (what to log, what to charge)
+    and ``blocking = True`` (run the step off an event loop); the diagnoser uses them when present."""
+
     name: str
 
     def localize(self, anomalies: dict[str, Alert], exclude: set[tuple[str, str]] = frozenset()) -> list[RootGroup]: ...

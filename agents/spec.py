@@ -4,7 +4,9 @@ so a scenario without the section runs the default team.
     agents:
       warmup: 30m                      # monitors learn baselines; no alerts before
       monitor: {detector: isolation_forest, shards: 1, persistence: 2, logs: true}
-      diagnoser: {reasoner: rules, gather: 40s}
+      diagnoser: {reasoner: rules, gather: 40s}   # or a local LLM, checked (agents/llm/):
+      #   reasoner: {backend: ollama, model: qwen2.5:3b, host: http://127.0.0.1:11434, temperature: 0,
+      #              seed: 0, timeout: 60s, num_ctx: 4096, fallback: rules, latency: 5s}
       coordinator: {verify: 4m}
       specialists:                     # default: compute, storage, deploy, network
         - {name: storage, skills: [storage], policy: heuristic}
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from opstwin.agents.detectors import DETECTORS
 from opstwin.twin.spec import Name, Strict
@@ -43,9 +45,54 @@ class MonitorSpec(Strict):
         return self
 
 
+class ReasonerSpec(Strict):
+    """The diagnoser's reasoning back-end. `rules` is deterministic; `ollama` and `openai` ask a local model
+    for JSON, check the answer against the evidence and the allowed actions, and fall back to `rules` for an
+    incident whose answer fails a check (agents/llm/)."""
+
+    backend: Literal["rules", "ollama", "openai"] = "rules"
+    model: str | None = Field(None, min_length=1, max_length=200, description="model name on the server")
+    host: str | None = Field(None, min_length=1, max_length=300,
+                             description="server URL (ollama: else OLLAMA_HOST; openai: the /v1 base URL, else "
+                                         "OPENAI_BASE_URL)")
+    temperature: float = Field(0.0, ge=0, le=2)
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="the model's sampling seed")
+    timeout: Duration = Field(60.0, gt=0, le=3600, description="wall seconds one call may take")
+    num_ctx: int = Field(4096, ge=512, le=262144, description="context size (tokens)")
+    max_tokens: int = Field(300, ge=16, le=8192, description="answer tokens at most")
+    response_format: Literal["json_schema", "json_object"] = Field(
+        "json_schema", description="openai: how the answer schema is passed (json_schema: the OpenAI API, vLLM, "
+                                   "Ollama's /v1; json_object: llama.cpp's server, {type: json_object, schema})")
+    fallback: Literal["rules"] | None = Field(
+        None, description="rules: a server that is down or lacks the model at start is a warning, not an error")
+    latency: Duration | Literal["measured"] = Field(
+        5.0, description="simulated seconds charged per call: fixed (reproducible) or the measured wall time")
+    max_calls: int | None = Field(None, ge=0, description="calls per run at most; later incidents use rules")
+    max_calls_per_step: int = Field(4, ge=1, le=64,
+                                    description="calls in one diagnoser round at most (bounds its round's wall time)")
+
+
+def _reasoner(v: object) -> object:
+    """`reasoner: rules` is short for `reasoner: {backend: rules}`."""
+    return {"backend": v} if isinstance(v, str) else v
+
+
 class DiagnoserSpec(Strict):
-    reasoner: Literal["rules"] = Field("rules", description="reasoning back-end (a local-LLM one is planned)")
+    reasoner: ReasonerSpec = Field(default_factory=ReasonerSpec,
+                                   description="reasoning back-end: rules, or {backend: ollama|openai, model: ...}")
     gather: Duration = Field(40.0, ge=0, description="wait after a new alert for a cascade to show")
+
+    @field_validator("reasoner", mode="before")
+    @classmethod
+    def _short(cls, v: object) -> object:
+        return _reasoner(v)
+
+    @model_validator(mode="after")
+    def _model_named(self) -> "DiagnoserSpec":
+        r = self.reasoner
+        if r.backend != "rules" and not r.model:
+            raise ValueError(f"reasoner backend {r.backend} needs a model (e.g. model: qwen2.5:3b)")
+        return self
 
 
 class CoordinatorSpec(Strict):

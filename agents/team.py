@@ -45,8 +45,14 @@ class Team:
 
 
 def make_reasoner(spec: AgentsSpec, topo: Topology):
-    """The diagnoser's reasoner named in the scenario (`rules`; an Ollama back-end plugs in here)."""
-    return RulesReasoner(topo)
+    """The diagnoser's reasoner named in the scenario: `rules`, or a local LLM (`ollama`, `openai`) checked at
+    once: a server that is down or lacks the model raises ReasonerUnavailable unless `fallback: rules`."""
+    r = spec.diagnoser.reasoner
+    if r.backend == "rules":
+        return RulesReasoner(topo)
+    from opstwin.agents.llm.reasoner import LlmReasoner
+
+    return LlmReasoner(topo, r).start()
 
 
 def monitor_names(spec: AgentsSpec, topo: Topology) -> list[str]:

@@ -59,6 +59,18 @@ EVENTS: dict[str, EventKind] = {k.name: k for k in [
                   "specialist or monitor; without any other agent the run ends here (run_aborted)."),
     EventKind("request_refused", "control", (*_AGENT, "task", "action", "target", "requester", "reason"),
               doc="An action request without a valid approval from the guard: not run."),
+    EventKind("llm_reasoner", "engine", ("backend", "model", "digest", "temperature", "seed", "num_ctx",
+                                         "latency", "fallback", "status"),
+              doc="The diagnoser reasons with a local model: which, how it is asked, and whether the server "
+                  "answered at start (`status`: ok, or unavailable and using rules). Only with an LLM reasoner; where the "
+                  "server is (its host) is in summary.json, not here, so the log does not depend on it."),
+    EventKind("llm_call", "diagnoser", (*_AGENT, "call", "model", "prompt", "answer", "prompt_tokens",
+                                        "answer_tokens", "latency_s", "check"),
+              doc="One question to the model: the prompt, its answer (null if the call failed), the tokens, the "
+                  "sim seconds charged for it, and the checks' verdict (`passed`, `rejected: why`, `error: why`)."),
+    EventKind("llm_fallback", "diagnoser", (*_AGENT, "call", "reason", "root"),
+              doc="An incident diagnosed by the rules reasoner instead of the model (`call` null when none was "
+                  "made: server down at start, call budget spent); `root` is the rules' root."),
     EventKind("incident_opened", "diagnoser", (*_AGENT, "incident", "root", "covers")),
     EventKind("incident_resolved", "diagnoser", (*_AGENT, "incident", "root")),
     EventKind("incident_recurred", "diagnoser", (*_AGENT, "incident", "root"),

@@ -21,7 +21,9 @@ re-auctions the work, the guard stops waiting for that monitor's SLI) and the ru
 diagnoser, coordinator, guard or ``control`` (or baseline), or the embedded XMPP server exiting
 while agents live in other processes, is not: the transport sets :attr:`SpadeTransport.fatal`
 and the engine ends the run there with that one-line error; either way ``summary.json`` lists
-``agents_lost`` and the faults left unhandled. Wall time is used for nothing else.
+``agents_lost`` and the faults left unhandled. Wall time is used for nothing else. A diagnoser
+that reasons with a local model waits on it: its rounds get the reasoner's worst case on top of the
+deadline (a call's timeout times its calls per round), and its step runs off the event loop.
 
 Credentials and identity: a fresh run token in every JID (pyjabber drops messages to JIDs that
 reconnect) and a random password per agent per run. On the embedded server the run creates
@@ -369,12 +371,13 @@ class SpadeTransport:
         for n in names:
             body = dumps({"tick": tick, "round": round_, "t": t, "expect": expected[n], "lost": lost})
             await clock.send(spade_message(self.roster.jids[n], body, {"ot": "start"}))
-        gone = await self._wait(clock)
+        gone = await self._wait(clock, self._allowance(names))
         missing = sorted(clock.waiting)
         reports = [to_report(clock.reports[n]) for n in names if n in clock.reports]
         if not missing and not gone:
             return reports
-        newly: dict[str, str] = {n: f"no round done within {self.round_timeout:g}s" for n in missing}
+        newly: dict[str, str] = {n: f"no round done within {self.round_timeout + self._allowance([n]):g}s"
+                                 for n in missing}
         newly.update({n: why for n, why in gone.items() if n not in self.lost})
         fatal = sorted(n for n in newly if self.roles[n] not in SURVIVABLE)
         for n in sorted(newly):
@@ -392,11 +395,19 @@ class SpadeTransport:
             reports += await self._tell_lost(tick, round_, t, sorted(newly))
         return reports
 
-    async def _wait(self, clock: ClockAgent) -> dict[str, str]:
-        """Wait for the round's dones, at most round_timeout; returns agents known gone meanwhile (name -> why):
-        those of an agents process that exited, or all agents away from this process if the embedded
-        server exited (their messages went through it)."""
-        deadline = time.monotonic() + self.round_timeout  # clock-ok: detects a dead agent only
+    def _allowance(self, names: list[str]) -> float:
+        """Extra wall seconds for a round with a diagnoser that asks a local model: as many calls as it may
+        make in a round, each up to its timeout (else a slow model would get it declared lost)."""
+        r = self.spec.diagnoser.reasoner
+        if r.backend == "rules" or not any(self.roles.get(n) == "diagnoser" for n in names):
+            return 0.0
+        return float(r.timeout) * r.max_calls_per_step
+
+    async def _wait(self, clock: ClockAgent, extra: float = 0.0) -> dict[str, str]:
+        """Wait for the round's dones, at most round_timeout (+ `extra`); returns agents known gone meanwhile
+        (name -> why): those of an agents process that exited, or all agents away from this process if the
+        embedded server exited (their messages went through it)."""
+        deadline = time.monotonic() + self.round_timeout + extra  # clock-ok: detects a dead agent only
         gone: dict[str, str] = {}
         while True:
             gone = self._gone()

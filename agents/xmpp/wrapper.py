@@ -264,8 +264,8 @@ class LogicHost(XmppAgent):
         inbox = sorted(got, key=lambda m: m.order)
         agent = self.logic
         ctx = Context(agent.name, cur["tick"], cur["round"], cur["t"], agent.seq)
-        if self.human_wait > 0:
-            await asyncio.get_running_loop().run_in_executor(None, agent.step, ctx, inbox)
+        if self.human_wait > 0 or getattr(agent, "blocking", False):  # waits on a human or a model server:
+            await asyncio.get_running_loop().run_in_executor(None, agent.step, ctx, inbox)  # off the loop
         else:
             agent.step(ctx, inbox)
         agent.seq = ctx.seq

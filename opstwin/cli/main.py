@@ -196,6 +196,8 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
     from opstwin.cli.progress import live_progress, print_summary, starting_line
     from opstwin.engine.runner import run as run_scenario
 
+    if not no_agents and not scenario.agents.baseline:
+        llm_preflight(scenario.agents.diagnoser.reasoner, quiet)
     if not quiet:
         say(starting_line(scenario, seed, agents=not no_agents, transport=transport, processes=processes, xmpp=xmpp))
     with live_progress(scenario, enabled=not quiet, seed=seed) as progress, export or _nothing():
@@ -218,6 +220,21 @@ def run(file: Path, seed: int | None, out: Path | None, force: bool, no_agents: 
     if export is not None:
         say(f"logs: {export.lines} lines ({export.anomalous} labelled anomalous) in {export.path}, "
             f"templates in {export.truth_path}")
+
+
+def llm_preflight(reasoner, quiet: bool) -> None:
+    """An LLM reasoner's server must answer and have the model: else one line naming host and model, exit 2
+    (with `fallback: rules`, a warning and the run goes on with rules)."""
+    if reasoner.backend == "rules":
+        return
+    from opstwin.agents.llm.reasoner import ReasonerUnavailable, preflight
+
+    try:
+        warnings = preflight([reasoner])
+    except ReasonerUnavailable as exc:
+        fail(str(exc))
+    for w in warnings:
+        click.echo(f"opstwin: warning: {w}", err=True)
 
 
 def _nothing():

@@ -108,6 +108,9 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
     for fault in summary.get("faults", []):
         status = "resolved" if fault.get("resolved_at") is not None else "open"
         table.add_row(f"fault {fault['id']}", f"{fault['type']} on {fault['target']} ({status})")
+    llm = summary.get("llm")
+    if llm:  # the diagnoser asked a local model (its calls are among the metrics)
+        table.add_row("reasoner", f"{llm['backend']}:{llm['model']} at {llm['host']} ({llm['status']})")
     for key, value in summary.get("metrics", {}).items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     table.add_row("incident log", f"{out / 'incidents.jsonl'} (sha256 {summary['log_sha256'][:12]}...)")

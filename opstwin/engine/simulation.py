@@ -120,8 +120,22 @@ class Simulation:
         self.log.emit(0.0, "run_started", scenario=s.name, seed=self.seed, services=self.twin.topo.n_services,
                       hosts=len(self.twin.topo.hosts), duration=s.duration, tick=s.tick)
         if self.agents:
-            self.team = build_team(s.agents, self.twin.topo, self.twin.slo.copy(), s.tick, ActionPort(self.control),
-                                   self.seed)
+            try:
+                self.team = build_team(s.agents, self.twin.topo, self.twin.slo.copy(), s.tick,
+                                       ActionPort(self.control), self.seed)
+            except BaseException:  # e.g. the reasoner's model server is down: nothing is left on disk
+                self.log.close()
+                if self.log_path is not None:
+                    self.log_path.unlink(missing_ok=True)
+                raise
+            reasoner = self._reasoner()
+            if reasoner is not None and hasattr(reasoner, "describe"):  # an LLM: which model, asked how
+                self.log.emit(0.0, "llm_reasoner", **reasoner.describe())
+
+    def _reasoner(self) -> Any:
+        """The diagnoser's reasoner, if the team has a diagnoser (a standing baseline has none)."""
+        diagnoser = next((a for a in self.team.agents if a.role == "diagnoser"), None) if self.team else None
+        return getattr(diagnoser, "reasoner", None)
 
     def _make_transport(self) -> Transport:
         if self._transport_factory is not None:
@@ -239,6 +253,16 @@ class Simulation:
                 self.log.events, [sp.name for sp in self.scenario.agents.specialists] if not self.scenario.agents.baseline
                 else [], worker_profiles(self.scenario.agents), self.scenario.duration))
             summary["faults"] = [{**f, **row} for f, row in zip(summary["faults"], per_fault)]
+            from opstwin.evaluation.metrics import llm_usage
+
+            usage = llm_usage(self.log.events)
+            if usage is not None:  # an LLM reasoner: its accounting beside the other metrics, its model apart
+                model = usage.pop("model")
+                summary["metrics"].update(usage)
+                reasoner = self._reasoner()
+                wall = getattr(reasoner, "wall_seconds", None)  # measured here (in-process only)
+                summary["llm"] = {**model, "host": getattr(getattr(reasoner, "backend", None), "host", None),
+                                  "wall_seconds": None if wall is None else round(wall, 3)}
             summary["messages"] = self.clock.messages
             summary["rounds"] = self.clock.rounds
             summary["agents_lost"] = [{"agent": e["agent"], "t": e["t"], "tick": e["tick"], "reason": e.get("reason", "")}

@@ -379,6 +379,20 @@ def _progress(total: int, say: Callable[[str], None]):
     return update, bar.stop
 
 
+def _preflight(p: Plan, say: Callable[[str], None]) -> None:
+    """A variant that reasons with a local model needs its server up and the model there, before any run."""
+    specs = [j.scenario.agents.diagnoser.reasoner for j in p.jobs if not j.scenario.agents.baseline]
+    if all(s.backend == "rules" for s in specs):
+        return
+    from opstwin.agents.llm.reasoner import ReasonerUnavailable, preflight
+
+    try:
+        for warning in preflight(specs):
+            say(f"warning: {warning}")
+    except ReasonerUnavailable as exc:
+        raise EvalError(str(exc)) from None
+
+
 def run_eval(files: list[Path], *, seeds: int, out: Path, variants: list[Variant], jobs: int = 1,
              transport: str = "inproc", dask: Any = None, check: Path | None = None,
              tolerances: tuple[str, ...] = (), write_baseline: Path | None = None, command: str = "",
@@ -392,6 +406,7 @@ def run_eval(files: list[Path], *, seeds: int, out: Path, variants: list[Variant
     rules = gate.parse_tolerances(tolerances)
     baseline = gate.read_baseline(check) if check else None
     p = plan(files, seeds, variants, out, transport, record_series)
+    _preflight(p, say)
     out = Path(out)
     on_done, stop = _progress(len(p.jobs), say) if progress else (None, lambda: None)
     try:

@@ -34,6 +34,10 @@ Definitions (also in the README):
   reboot takes the host down). ``slo_minutes_lost``: the error budget burnt, sum over ticks of
   (1 - H) x tick length, in minutes (H is the share of user requests served within SLO and
   without error, so a full outage of one minute costs one minute).
+- With an LLM reasoner only (:func:`llm_usage`): ``llm_calls`` (questions asked), ``llm_tokens_prompt`` /
+  ``llm_tokens_answer`` (as the server counted them), ``llm_latency_s`` (sim seconds charged for the
+  calls), ``llm_rejections`` (answers that failed a check), ``llm_errors`` (calls that failed or timed
+  out), ``llm_fallbacks`` (incidents diagnosed by rules instead of the model).
 """
 
 from __future__ import annotations
@@ -258,3 +262,26 @@ def _fixed(f: dict[str, Any], requester: dict[str, str]) -> bool:
     """Ended by a succeeded action that an agent (not an operator) asked for."""
     by = f.get("resolved_by")
     return f.get("resolved_at") is not None and requester.get(by or "", "operator") != "operator"
+
+
+LLM_READS = kinds("llm_reasoner", "llm_call", "llm_fallback")
+
+
+def llm_usage(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What an LLM reasoner did in a run, from its incident log (None without one): calls, tokens of the
+    prompts and answers, sim seconds charged, answers rejected by the checks, incidents left to rules; and
+    the model as logged at start (name, digest, temperature, seed)."""
+    start = next((e for e in events if e["kind"] == LLM_READS[0]), None)
+    if start is None:
+        return None
+    calls = [e for e in events if e["kind"] == LLM_READS[1]]
+    return {
+        "llm_calls": len(calls),
+        "llm_tokens_prompt": sum(e["prompt_tokens"] for e in calls),
+        "llm_tokens_answer": sum(e["answer_tokens"] for e in calls),
+        "llm_latency_s": round(sum(e["latency_s"] for e in calls), 3),
+        "llm_rejections": sum(1 for e in calls if e["check"].startswith("rejected")),
+        "llm_errors": sum(1 for e in calls if e["check"].startswith("error")),
+        "llm_fallbacks": sum(1 for e in events if e["kind"] == LLM_READS[2]),
+        "model": {k: start[k] for k in ("backend", "model", "digest", "temperature", "seed", "status")},
+    }

@@ -30,6 +30,9 @@ BY_FAULT = [("detected", "detected_at"), ("rca_ac1", "rca_ac1"), ("rca_ac3", "rc
 BIDDING = ["mttr_mean_s", "allocation_efficiency", "load_fairness", "bids_per_task", "auction_messages_per_task",
            "messages_per_task", "throughput_per_hour", "tasks"]
 PERF = ["wall_seconds", "speedup"]  # machine-dependent: reported apart, never gated
+# what an LLM reasoner did (opstwin.evaluation.metrics.llm_usage): a team without one made no calls (0)
+LLM = ["llm_calls", "llm_tokens_prompt", "llm_tokens_answer", "llm_latency_s", "llm_rejections", "llm_errors",
+       "llm_fallbacks"]
 OVERALL = "overall"
 BOOT_SEED = 20240611
 RESAMPLES = 2000
@@ -87,7 +90,7 @@ def fmt(metric: str, x: float | None) -> str:
         return "-"
     if metric.endswith("_s") or metric in PERF:
         return f"{x:,.1f}" if abs(x) < 1e5 else f"{x:,.0f}"
-    if metric in ("faults_injected", "faults_resolved", "fixed_late", "tnr_undos", "tnr_undos_unjustified", "escalations", "harmful_actions") or metric.endswith(
+    if metric in ("faults_injected", "faults_resolved", "fixed_late", "tnr_undos", "tnr_undos_unjustified", "escalations", "harmful_actions") or metric.startswith("llm_") or metric.endswith(
             "_per_incident") or metric == "false_alerts_per_day":
         return f"{x:.2f}"
     return f"{x:.3f}"
@@ -173,6 +176,14 @@ def write_report(path: Path, results: dict[str, Any], figures: list[str] | None 
               *_table(agg, variants, OVERALL, BIDDING, counts(OVERALL)), ""]
     for s in scenarios if len(scenarios) > 1 else []:
         lines += [f"### Bidding: {s}", "", *_table(agg, variants, s, BIDDING, counts(s)), ""]
+    if any(r.get("metrics", {}).get("llm_calls") is not None for r in ok):
+        team = [{**r, "metrics": {**{m: 0 for m in LLM}, **r.get("metrics", {})}} for r in ok
+                if not str(results["variants"].get(r["variant"], "")).count("agents.baseline")]
+        lines += ["## Reasoning (LLM)", "",
+                  "Calls to the diagnoser's model per run, tokens of the prompts and the answers, the sim seconds "
+                  "charged for them (`latency`), answers the checks rejected and incidents left to the rules "
+                  "reasoner (`agents/llm/`). A variant reasoning with rules makes none.", "",
+                  *_table(aggregate(team, LLM), variants, OVERALL, LLM, counts(OVERALL)), ""]
     lines += ["## Performance (machine-dependent, not gated)", "",
               *_table(agg, variants, OVERALL, PERF, counts(OVERALL)), ""]
     if failed:
