@@ -57,6 +57,19 @@ def server_pid(parent: int) -> int | None:
     return None
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process is left in process group `pgid`."""
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
 def test_killing_the_xmpp_server_mid_run_is_one_line_and_a_non_zero_exit(tmp_path, no_leftovers):
     out = tmp_path / "out"
     proc = subprocess.Popen([OPSTWIN, "run", str(SCENARIO), "--seed", "2", "--processes", "2", "-q", "--out", str(out)],
@@ -78,6 +91,10 @@ def test_killing_the_xmpp_server_mid_run_is_one_line_and_a_non_zero_exit(tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
     assert code != 0
+    deadline = time.monotonic() + 10  # nothing the server forked outlives the run (it led its own group)
+    while time.monotonic() < deadline and group_alive(pid):
+        time.sleep(0.1)
+    assert not group_alive(pid), "processes of the killed server's group outlived the run"
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "the embedded XMPP server exited" in lines[0] and "Traceback" not in err, err
     summary = json.loads((out / "summary.json").read_text())

@@ -292,7 +292,9 @@ def kill_group(proc, grace: float = 3.0) -> None:
     try:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:
-        pgid = None
+        # the leader is gone and reaped (the server died and we noticed): what it forked may still run in
+        # its group, whose id is its pid (it led a group of its own)
+        pgid = proc.pid if getattr(proc, "returncode", None) is not None else None
     if pgid == os.getpgrp():  # not (yet) a group of its own: never signal our own group
         pgid = None
         try:
