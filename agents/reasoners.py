@@ -189,7 +189,11 @@ class RulesReasoner:
         return out
 
     def _service_groups(self, rest: dict[str, Alert], exclude) -> list[RootGroup]:
-        g = self.topo.graph.subgraph(rest).copy()
+        # built in topology order: networkx's subgraph of a small node set iterates that set, in an order
+        # Python's string hashing changes from process to process (logs then differed between runs)
+        g = nx.DiGraph()
+        g.add_nodes_from(sorted(rest, key=self.topo.index))
+        g.add_edges_from((u, v) for u in g for v in self.topo.graph.successors(u) if v in rest)
         weights = {s: 1.0 + rest[s].severity for s in sorted(rest)}
         total = sum(weights.values())
         try:

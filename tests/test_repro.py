@@ -120,3 +120,18 @@ def test_an_interrupted_run_keeps_its_log_and_says_it_stopped_early(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "incidents.jsonl").read_text().splitlines()]
     assert lines[0]["kind"] == "run_started" and lines[-1] == {"kind": "run_aborted", "t": 500.0, "ticks": 50}
     assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.slow  # two whole runs of a 300-service storm in fresh processes
+def test_the_log_does_not_depend_on_pythons_string_hashing(tmp_path):
+    """Two processes hash strings differently (PYTHONHASHSEED): no decision may follow a set's order.
+    The diagnoser's subgraph of the alerting services used to (contention-storm seed 1 at seed 4)."""
+    exe = str(Path(sys.executable).parent / "opstwin")
+    shas = []
+    for hashseed in ("1", "4"):
+        out = tmp_path / hashseed
+        subprocess.run([exe, "run", "scenarios/contention/contention-storm.yaml", "--seed", "1", "--transport", "inproc",
+                        "-q", "--out", str(out)], check=True, capture_output=True, timeout=600,
+                       env={**os.environ, "PYTHONHASHSEED": hashseed}, cwd=Path(__file__).parent.parent)
+        shas.append(json.loads((out / "summary.json").read_text())["log_sha256"])
+    assert shas[0] == shas[1]
