@@ -24,8 +24,9 @@ Detection is two-stage so that 10,000 services fit in a tick:
    over the baseline's count (a Poisson bound), since on a service with few requests a single
    failure is a large share.
 
-A component alerts after `persistence` flagged ticks among its last `window` (k of n, so an
-intermittent symptom adds up) and clears after `clear_after` consecutive normal ones (restarts and failed requests are counted over windows, so an intermittent one adds up). A service does not start alerting during or within CHANGE_GRACE after a change on it (an action on it,
+A component alerts after `persistence` flagged ticks among its last `window` (by default
+consecutive ticks; k of n is opt-in, see Monitor.window) and clears after `clear_after` consecutive
+normal ones; restarts and failed requests are counted over windows, so an intermittent one adds up. A service does not start alerting during or within CHANGE_GRACE after a change on it (an action on it,
 its host or its disk, as the frame's change feed shows) or on anything it calls: a restart's dip
 or a network reset's dropped connections, and their echo upstream, are the change's, as an SRE silences alerts for a maintenance window. What
 still looks wrong after the grace alerts; what already alerted stays alerting. Alerts name symptoms (``errors``, ``latency``, ``memory``, ``restarts``, ``down``,
