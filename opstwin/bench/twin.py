@@ -99,8 +99,8 @@ def bench_twin(services: int, hours: float, tick: float = 10.0, seed: int = 1, n
         "setup_seconds": round(setup, 3), "peak_rss_mib": peak_rss_mib(),
     }
     if naive:
-        say("naive: one SimPy process per service")
-        model = NaiveTwin(scenario.topology, scenario.load, seed=seed, tick=tick)
+        say("naive: one SimPy process per service, the same per-service work in plain Python")
+        model = NaiveTwin(scenario.topology, scenario.load, seed=seed, tick=tick, telemetry=scenario.telemetry)
         start = time.perf_counter()  # clock-ok
         model.run(scenario.duration)
         naive_wall = time.perf_counter() - start  # clock-ok
