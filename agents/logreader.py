@@ -76,6 +76,10 @@ class LogReader:
             found = self._signals[key] = frozenset(log_signals(p.template))
         return found
 
+    def template(self, cluster: int) -> str:
+        """A cluster's template as it reads now (drain3 generalises it as lines come)."""
+        return self.miner.drain.id_to_cluster[cluster].get_template()
+
     @property
     def clusters(self) -> int:
         return len(list(self.miner.drain.clusters))

@@ -38,6 +38,7 @@ class Alert(Body):
     host: str | None = None
     deployed_ago: float | None = None  # seconds since the component's last deployment, if recent
     cleared: bool = False  # the component is back to normal
+    logs: dict[str, int] = Field(default_factory=dict)  # log templates read most from it lately -> lines read
 
 
 class Candidate(Body):

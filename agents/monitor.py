@@ -65,6 +65,7 @@ MAX_TRAIN_ROWS = 4000
 LOG_WINDOW = 30  # ticks over which log signals are counted (as an SRE reads the last few minutes)
 READ_SERVICES = 64  # services whose lines a monitor reads per tick (those writing most first)
 READ_LINES = 12  # lines read per service per tick
+ALERT_TEMPLATES = 3  # log templates an alert carries (the most read in the window), with their counts
 RESTART_WINDOW = 6  # ticks over which restarts are counted
 ERROR_WINDOW = 6  # ticks over which failed requests are counted
 CHANGE_GRACE = 120.0  # seconds after a change window (an action) on a service before it may start alerting
@@ -91,6 +92,22 @@ HOST_CPU_BUSY = 0.5  # a host this busy ...
 HOST_CPU_FACTOR = 1.5  # ... at this many times the CPU its load explains (its hourly average, scaled by load) ...
 HOST_CPU_RISE = 0.25  # ... and this much over it (a share of the host's CPU) shows host_cpu
 HOST_BASELINE = 3600.0  # seconds: time constant of each host's CPU and load averages
+
+
+class _Window:
+    """Counts over the last LOG_WINDOW ticks: one Counter per tick, and their running sum."""
+
+    def __init__(self) -> None:
+        self.ticks: deque[Counter] = deque()
+        self.sums: Counter = Counter()
+
+    def push(self, now: Counter) -> Counter:
+        if len(self.ticks) == LOG_WINDOW:
+            self.sums.subtract(self.ticks.popleft())
+        self.ticks.append(now)
+        self.sums.update(now)
+        self.sums = +self.sums  # drop zeros
+        return self.sums
 
 
 @dataclass
@@ -175,8 +192,8 @@ class Monitor(Agent):
         self.reader = LogReader()
         self._held_key: tuple[int, ...] = ()
         self._held: frozenset[int] = frozenset()
-        self._log_window: deque[Counter[tuple[int, str]]] = deque()
-        self._log_sums: Counter[tuple[int, str]] = Counter()
+        self._signals = _Window()  # (service, signal) lines read
+        self._templates = _Window()  # (service, drain3 cluster) lines read
         self.fitted = False
         self._latest: np.ndarray | None = None  # the last frame's features (for SLI answers)
 
@@ -432,28 +449,33 @@ class Monitor(Agent):
         writes a stray line now and then, not a pair)."""
         suspects = {k[1] for k in self.tracks if k[0] == "service"} | set(candidates.tolist())
         if not self.spec.logs or not suspects:
+            self._templates.push(Counter())
             return self._window_signals(Counter())
         lines = f.logs.volume(len(f.rate))[self.idx]  # WARN lines too: GC pressure and throttling are WARN
         look = sorted((j for j in suspects if lines[j] > 0), key=lambda j: (-lines[j], j))[:READ_SERVICES]
         now: Counter[tuple[int, str]] = Counter()
+        clusters: Counter[tuple[int, int]] = Counter()
         if look:
             local = {int(self.idx[j]): j for j in look}
             for line in f.logs.read(sorted(local), READ_LINES):
                 parsed = self.reader.parse(line.text)
                 if parsed is not None:
+                    clusters[(local[line.service], parsed.cluster)] += 1
                     for signal in self.reader.signals(parsed):
                         now[(local[line.service], signal)] += 1
+        self._templates.push(clusters)
         return self._window_signals(now)
+
+    def _top_templates(self, j: int) -> dict[str, int]:
+        """The log templates (as drain3 reads them now) read most from service `j` in the window, with
+        their line counts: evidence a reasoner can read (a rule needs only the signals)."""
+        mine = sorted(((-c, self.reader.template(cl)) for (k, cl), c in self._templates.sums.items() if k == j))
+        return {text: -c for c, text in mine[:ALERT_TEMPLATES]}
 
     def _window_signals(self, now: Counter[tuple[int, str]]) -> dict[int, list[str]]:
         """Add this tick's (service, signal) counts to the window; the signals seen twice in it, per service."""
-        if len(self._log_window) == LOG_WINDOW:
-            self._log_sums.subtract(self._log_window.popleft())
-        self._log_window.append(now)
-        self._log_sums.update(now)
-        self._log_sums = +self._log_sums  # drop zeros
         out: dict[int, list[str]] = {}
-        for (j, signal), cnt in sorted(self._log_sums.items()):
+        for (j, signal), cnt in sorted(self._signals.push(now).items()):
             if cnt >= 2:
                 out.setdefault(j, []).append("log:" + signal)
         return out
@@ -468,7 +490,7 @@ class Monitor(Agent):
                     "memory": round(float(X[3, j]), 4), "restarts": float(X[4, j]), "up": float(1 - X[5, j])},
             host=self.topo.hosts[f.svc_host[i]],
             deployed_ago=round(float(ago), 1) if ago <= RECENT_DEPLOY else None,
-            cleared=cleared,
+            cleared=cleared, logs={} if cleared else self._top_templates(j),
         )
 
     def _update_disks(self, f: Frame) -> None:

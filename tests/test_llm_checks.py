@@ -17,7 +17,8 @@ from opstwin.twin.topology import Topology
 # db leaks memory; api above it times out
 ALERTS = {
     "db": Alert(component="db", kind="service", symptoms=["log:gc", "memory", "memory_growth"], severity=2.0,
-                values={"error": 0.01, "memory": 0.93}, host="h2"),
+                values={"error": 0.01, "memory": 0.93}, host="h2",
+                logs={"gc: pause of <NUM> ms, heap <NUM>% full": 7, "app: request <ID> took <NUM> ms": 2}),
     "api": Alert(component="api", kind="service", symptoms=["errors", "log:timeout"], severity=1.0,
                  values={"error": 0.2}, host="h2"),
 }
@@ -45,6 +46,8 @@ def test_the_prompt_carries_evidence_with_ids_and_the_allowed_candidates(case):
     prompt = case.prompt()
     assert "e1: api (service) shows errors" in prompt
     assert "db (service) shows memory_growth" in prompt
+    assert "db logged 7 lines like: gc: pause of <NUM> ms, heap <NUM>% full" in prompt  # most read first
+    assert prompt.index("db logged 7") < prompt.index("db logged 2 lines like: app: request")
     assert "- db [service]\n" in prompt and "memory_leak -> rollback_deployment, restart_service" in prompt
     assert "- h2 [host]" in prompt  # the host under the alerting services is a candidate too
     assert case.prompt() == prompt  # same alerts, same prompt

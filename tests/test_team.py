@@ -217,3 +217,15 @@ def test_gray_failures_are_found_and_fixed(fault, tmp_path):
     summary = run(scenario_with(fault), seed=4, out=tmp_path, agents=True)
     (row,) = summary["faults"]
     assert row["detected_at"] is not None and row["mitigated"], row
+
+
+def test_an_alert_carries_the_log_templates_read_with_their_counts(tmp_path):
+    """What the monitor's drain3 mined from a failing service reaches the diagnoser (and an LLM's prompt)."""
+    run(scenario_with({"type": "certificate_expiry", "target": "auth", "at": "1h"}), seed=1, out=tmp_path, agents=True)
+    alerts = [e["body"] for e in events(tmp_path, "msg") if e.get("type") == "alert"]
+    carried = [a for a in alerts if a["component"] == "auth" and a["logs"]]
+    assert carried, "no alert on auth carried log templates"
+    for a in carried:
+        assert 1 <= len(a["logs"]) <= 3 and all(isinstance(c, int) and c > 0 for c in a["logs"].values())
+    assert any("x509" in text or "certificate" in text for a in carried for text in a["logs"])
+    assert all(a["logs"] == {} for a in alerts if a["cleared"])

@@ -2,8 +2,8 @@
 
 A :class:`Case` is built from one localized group (the components it covers and their alerts) and
 the topology an operator knows. Evidence ids (``e1``, ``e2``, ...) are numbered in a fixed order
-(components sorted by name, then their symptoms, metrics, deployment, dependencies), so the same
-alerts always give the same prompt, byte for byte. Candidates are the group's alerting components
+(components sorted by name, then their symptoms, metrics, log templates with counts, deployment,
+dependencies), so the same alerts always give the same prompt, byte for byte. Candidates are the group's alerting components
 and the hosts and disks under its services, listed by name (never in the rules reasoner's order, so
 the model is not shown its answer); the prompt gives the runbook's faults and fixes once per kind of
 component, and per candidate only what the topology or earlier attempts rule out (a short prompt: a
@@ -32,6 +32,7 @@ FAULTS = tuple(h.fault for h in RUNBOOK)
 ACTIONS = tuple(sorted({a for h in RUNBOOK for a, _ in h.fixes}))
 MAX_CANDIDATES = 12  # a small model's context is small; the group's alerting components come first
 MAX_NEIGHBOURS = 6  # dependencies / dependants listed per service
+MAX_TEMPLATE_CHARS = 120  # a log template longer than this is cut (its words that matter come first)
 
 
 class Cause(BaseModel):
@@ -177,6 +178,8 @@ def build_case(topo: Topology, covers: set[str], anomalies: dict[str, Alert], ex
             add(f"{comp} ({a.kind}) shows {s}")
         if a.values:
             add(f"{comp} metrics: {_values(a.values)} (severity {a.severity:g})")
+        for text, count in sorted(a.logs.items(), key=lambda kv: (-kv[1], kv[0])):
+            add(f"{comp} logged {count} lines like: {text[:MAX_TEMPLATE_CHARS]}")
         if a.deployed_ago is not None:
             add(f"{comp} was deployed {a.deployed_ago:g}s ago")
         if a.kind == "service" and comp in topo.graph:
