@@ -2,11 +2,11 @@
 like with like only if both models compute the same estate."""
 
 import numpy as np
-
-from opstwin.bench.naive import NaiveTwin
 from opstwin.twin.model import Twin
 from opstwin.twin.spec import DiurnalSpec, GenerateSpec, LoadSpec, TelemetrySpec
 from opstwin.twin.synthetic import default_rps, generate
+
+from opstwin.bench.naive import NaiveTwin
 
 
 def test_naive_model_reaches_the_twins_state():

@@ -23,7 +23,7 @@ import math
 import simpy
 
 from opstwin.twin import logs
-from opstwin.twin.model import (BASE_RTT, IDLE_CPU, LOG_LINES_PER_ERROR, SLOW_LINES_PER_REQUEST, TIMEOUT_SECONDS)
+from opstwin.twin.model import BASE_RTT, IDLE_CPU, LOG_LINES_PER_ERROR, SLOW_LINES_PER_REQUEST, TIMEOUT_SECONDS
 from opstwin.twin.rng import generator
 from opstwin.twin.spec import LoadSpec, TelemetrySpec, TopologySpec
 from opstwin.twin.topology import Topology

@@ -408,7 +408,7 @@ def bench() -> None:
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True)
 @click.option("--tick", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True, help="Seconds per tick.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=1, show_default=True)
-@click.option("--naive", is_flag=True, help="Also time one SimPy process per service; adds `ratio`.")
+@click.option("--naive", is_flag=True, help="Also time one SimPy process per service doing the same work; adds `ratio` and `cpu_ratio`.")
 @click.option("--agents", is_flag=True, help="Run the in-process team too, with seeded random faults.")
 @click.option("--faults-per-hour", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="With --agents: rate of random faults (every type).")
