@@ -84,14 +84,14 @@ class ContractNetBiddingEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-1, 1, (14,), float32)``: the task's category (one-hot), whether it is in the bidder's
+    ``Box(-1, 1, (18,), float32)``: the task's category (one-hot), whether it is in the bidder's
     skills, the action's nominal duration, the attempt number; the bidder's queue and queued
     seconds; its own success rate, slowness (realised against nominal seconds) and experience in
-    this category, and its success rate and slowness over all categories. All of it is what the
-    specialist knows of itself: never its true speed or success, never other bidders. The call
-    for proposals carries no diagnosis confidence, target health, incident age or number of
-    bidders, so neither does the observation (adding them to the task message would change every
-    incident log).
+    this category, and its success rate and slowness over all categories; then what the call for
+    proposals says of the work: the diagnosis' confidence in the fix's candidate, that candidate's
+    alert severity (the health the team observes of it, never the twin's H), the incident's age,
+    and how many specialists were asked (:mod:`opstwin.rl.features` has the scaling). All of it is
+    what a specialist can know: never its true speed or success, never other bidders' state.
 
     ## Rewards
 
@@ -129,7 +129,9 @@ class ContractNetBiddingEnv(gym.Env):
 
     ## Version History
 
-    - v0: first version.
+    - v0: first version (features version 1: 14 floats).
+    - v0, features version 2: the call for proposals' confidence, severity, incident age and number
+      of bidders appended (18 floats); models of version 1 are refused at validation.
     """
 
     metadata = {"render_modes": []}
