@@ -12,8 +12,10 @@ environment steps with a progress bar, and writes four files beside ``out``:
 - ``<stem>.rewards.png``: that progression, with a moving mean.
 
 Seeding: ``seed`` seeds PPO (torch, numpy) and the environments (env k gets ``seed + k``, which
-draws its scenarios and run seeds from the training range): the episodes are the same every time;
-torch does not promise bit-identical training across machines (nor was repeating it checked here).
+draws its scenarios and run seeds from the training range). On one machine, training is repeatable:
+the same seed and steps give the same episodes, returns and bit-identical network weights
+(``tests/test_rl_train.py`` trains twice; torch runs one thread on CPU, and the runs themselves
+are deterministic). torch does not promise bit-identical results across machines or versions.
 """
 
 from __future__ import annotations
