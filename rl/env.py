@@ -123,9 +123,11 @@ class ContractNetBiddingEnv(gym.Env):
     ## Arguments
 
     ``gymnasium.make("opstwin/ContractNetBidding-v0", scenarios=TRAINING_SCENARIOS,
-    seeds=TRAINING_SEEDS, max_steps=None)``: ``scenarios``, library names or paths;
+    seeds=TRAINING_SEEDS, max_steps=None, history=None)``: ``scenarios``, library names or paths;
     ``seeds``, an inclusive (low, high) range of run seeds (evaluation uses 1..N, disjoint);
-    ``max_steps``, bids per episode before truncation (None: the whole run).
+    ``max_steps``, bids per episode before truncation (None: the whole run); ``history``, past
+    results every specialist's record starts with (sets each specialist's ``history``; None: as the
+    scenarios say), so a policy can be trained for teams that know their record.
 
     ## Version History
 
@@ -137,7 +139,8 @@ class ContractNetBiddingEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, scenarios: Sequence[str | Path] = TRAINING_SCENARIOS,
-                 seeds: tuple[int, int] = TRAINING_SEEDS, max_steps: int | None = None) -> None:
+                 seeds: tuple[int, int] = TRAINING_SEEDS, max_steps: int | None = None,
+                 history: int | None = None) -> None:
         if not scenarios:
             raise ValueError("ContractNetBidding needs at least one scenario")
         if seeds[1] < seeds[0]:
@@ -145,6 +148,9 @@ class ContractNetBiddingEnv(gym.Env):
         self.scenario_files = [resolve(s) for s in scenarios]
         self.seeds = (int(seeds[0]), int(seeds[1]))
         self.max_steps = max_steps
+        if history is not None and not 0 <= history <= 1000:
+            raise ValueError(f"history {history}: past results per specialist must be in 0..1000")
+        self.history = history
         self.observation_space = spaces.Box(-1.0, 1.0, (OBS_DIM,), dtype=np.float32)
         self.action_space = spaces.Discrete(N_ACTIONS)
         self._scenarios: dict[Path, Scenario] = {}
@@ -194,6 +200,8 @@ class ContractNetBiddingEnv(gym.Env):
         scenario = self._scenarios[path].model_copy(deep=True)
         for spec in scenario.agents.specialists:
             spec.policy = "heuristic"  # replaced below by the shared learner
+            if self.history is not None:
+                spec.history = self.history
         return scenario
 
     def _start(self, path: Path, run_seed: int) -> bool:

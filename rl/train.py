@@ -48,6 +48,8 @@ class TrainConfig:
     """environments stepped together (SubprocVecEnv when > 1)"""
     seeds: tuple[int, int] = TRAINING_SEEDS
     """inclusive range of run seeds episodes draw from (evaluation uses 1..N)"""
+    history: int | None = None
+    """past results every specialist's record starts with (None: as the training scenarios say)"""
     n_steps: int = 512
     """steps per environment between PPO updates"""
     batch_size: int = 128
@@ -67,7 +69,7 @@ def _make_env(config: TrainConfig, rank: int) -> Callable[[], Any]:
         import opstwin.rl  # noqa: F401  (registers the environment in a fresh subprocess)
         from opstwin.rl import ENV_ID
 
-        env = gym.make(ENV_ID, scenarios=list(config.scenarios), seeds=config.seeds)
+        env = gym.make(ENV_ID, scenarios=list(config.scenarios), seeds=config.seeds, history=config.history)
         env = Monitor(env, info_keywords=("scenario", "seed"))
         env.reset(seed=config.seed + rank)
         return env
