@@ -9,6 +9,11 @@ transient failure: it is auctioned again after a back-off (RETRY_BACKOFF, doubli
 MAX_RETRIES times) before the plan moves on. When it was denied, was undone by the guard, or
 the incident did not clear, it moves on to the next fix. With the fixes exhausted it asks for one re-diagnosis; after `max_attempts` attempts,
 or with nothing left to try, it escalates to a human.
+
+A call for proposals carries what the coordinator knows of the work beside the step itself: the
+diagnosis' confidence in the candidate the fix is for, that candidate's alert severity (the health
+the team observes, never the twin's), the incident's age (since its first diagnosis reached the
+coordinator) and how many specialists were asked. A learned bidder weighs them; the award does not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from opstwin.agents.messages import ActionResult, Award, Bid, Candidate, Inciden
 from opstwin.agents.runbook import BY_FAULT
 
 Step = tuple[str, str, str, dict[str, Any]]  # (action, target, category, params)
+StepInfo = tuple[float, float]  # (confidence, severity) of the candidate a step is a fix for
 MAX_RETRIES = 2  # a failed action is tried again this many times before the plan moves on
 RETRY_BACKOFF = 30.0  # seconds before the first retry; doubles for the next
 
@@ -30,6 +36,8 @@ RETRY_BACKOFF = 30.0  # seconds before the first retry; doubles for the next
 class Plan:
     incident: str
     steps: list[Step]
+    opened: float = 0.0  # sim time its first diagnosis reached the coordinator
+    info: dict[tuple[str, str], StepInfo] = field(default_factory=dict)  # (action, target) -> StepInfo
     tried: set[tuple[str, str]] = field(default_factory=set)
     attempts: int = 0
     status: str = "open"  # open, resolved, escalated
@@ -85,11 +93,16 @@ class Coordinator(Agent):
     def _on_diagnosis(self, ctx: Context, m: Message) -> None:
         d = m.parsed()
         steps = [self._step_of(c, a) for c in d.candidates for a in c.actions]
+        info: dict[tuple[str, str], StepInfo] = {}
+        for c in d.candidates:  # a fix named by several candidates: the best-ranked one's figures
+            for name, target, _ in c.actions:
+                info.setdefault((name, target), (c.confidence, d.severity.get(c.component, 0.0)))
         plan = self.plans.get(d.incident)
         if plan is None:
-            plan = self.plans[d.incident] = Plan(d.incident, steps)
+            plan = self.plans[d.incident] = Plan(d.incident, steps, opened=ctx.t)
         elif plan.status == "open":
             plan.steps = steps
+        plan.info.update(info)
         if plan.status == "open" and plan.task is None:
             self._next_step(ctx, plan)
 
@@ -164,12 +177,14 @@ class Coordinator(Agent):
         plan.tried.add((action, target))
         plan.attempts += 1
         self._tasks += 1
-        task = Task(task=f"t{self._tasks}", incident=plan.incident, category=category, action=action, target=target,
-                    params=params, attempt=plan.attempts)
-        plan.current, plan.task, plan.bids = step, task.task, {}
-        self.task_plan[task.task] = plan.incident
         live = sorted(n for n in self.specialists if n not in self.dead)
         able = [n for n in live if category in self.specialists[n]] or live
+        confidence, severity = plan.info.get((action, target), (0.0, 0.0))
+        task = Task(task=f"t{self._tasks}", incident=plan.incident, category=category, action=action, target=target,
+                    params=params, attempt=plan.attempts, confidence=confidence, severity=severity,
+                    age=round(max(0.0, ctx.t - plan.opened), 1), bidders=len(able))
+        plan.current, plan.task, plan.bids = step, task.task, {}
+        self.task_plan[task.task] = plan.incident
         if not able:
             return self._escalate(ctx, plan, "no specialist left")
         plan.waiting = set(able)

@@ -261,7 +261,11 @@ class Diagnoser(Agent):
             self._ready_at = max(self._ready_at, ctx.t) + seconds
 
     def _deliver(self, ctx: Context, diagnosis: Diagnosis) -> None:
-        """Send now, or hold it until the reasoning it came from is done (in sim time)."""
+        """Send now, or hold it until the reasoning it came from is done (in sim time). It carries the
+        candidates' alert severities as they are now (what the team sees of their health)."""
+        severity = {c.component: self.anomalies[c.component].severity
+                    for c in diagnosis.candidates if c.component in self.anomalies}
+        diagnosis = diagnosis.model_copy(update={"severity": dict(sorted(severity.items()))})
         if self._ready_at <= ctx.t + 1e-9:
             ctx.send("inform", "diagnosis", self.coordinator, diagnosis)
             return

@@ -54,6 +54,9 @@ class Diagnosis(Body):
     candidates: list[Candidate]
     evidence: list[str] = Field(default_factory=list)
     reasoner: str = "rules"
+    # the latest alert severity of each candidate component that alerts: what the team observes of its
+    # health (never the twin's true H); the coordinator passes it on in its calls for proposals
+    severity: dict[str, float] = Field(default_factory=dict)
 
 
 class IncidentUpdate(Body):
@@ -65,6 +68,9 @@ class IncidentUpdate(Body):
 
 
 class Task(Body):
+    """A call for proposals: the remediation step, and what the coordinator knows of its incident,
+    so that a bidder can weigh the work (a learned policy reads it; the others ignore it)."""
+
     task: str
     incident: str
     category: str
@@ -72,6 +78,10 @@ class Task(Body):
     target: str
     params: dict[str, Any] = Field(default_factory=dict)
     attempt: int = 1
+    confidence: float = Field(0.0, ge=0, le=1)  # the diagnosis' confidence in the candidate this fix is for
+    severity: float = Field(0.0, ge=0)  # that candidate's latest alert severity (0: it does not alert)
+    age: float = Field(0.0, ge=0)  # seconds since the coordinator got the incident's first diagnosis
+    bidders: int = Field(0, ge=0)  # how many specialists this call for proposals went to
 
 
 class Bid(Body):

@@ -133,6 +133,9 @@ class SpecialistSpec(Strict):
                                                  "policy .zip trained by `opstwin train`")
     max_queue: int = Field(3, ge=1, le=100)
     off_shift: list[ShiftGap] = Field(default_factory=list, description="times it takes no new work")
+    history: int = Field(0, ge=0, le=1000, description="results of past actions its record starts with, drawn "
+                                                       "(seeded) from its true figures before the run; only a "
+                                                       "trained policy reads the record")
 
     @property
     def categories(self) -> tuple[str, ...]:

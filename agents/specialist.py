@@ -10,6 +10,11 @@ work (successes, failures, realised against nominal seconds), kept from its own 
 bids with that. Its request names the category of work (``Message.meta[WORK]``) so the twin can
 apply the scenario's true skill profile. While off shift it refuses every call for proposals
 (work already queued still runs).
+
+A scenario can give it a past (``history: N``): its record then starts with N results of earlier
+actions, drawn before the run from its true figures (:func:`past_record`), as a specialist who has
+worked in the team for a while knows roughly how it does. Only a policy that reads the record
+(a trained one) uses it; the draw has its own seeded generator, so no other draw moves.
 """
 
 from __future__ import annotations
@@ -20,7 +25,34 @@ from typing import Any
 from opstwin.agents.approvals import META
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import WORK, ActionRequest, ActionResult, Approval, Bid, Message, Refusal, Task
-from opstwin.agents.policies import BidderState, BiddingPolicy, Outcomes, action_seconds
+from opstwin.agents.policies import BidderState, BiddingPolicy, Outcomes, action_fail, action_seconds
+from opstwin.agents.runbook import RUNBOOK
+from opstwin.twin.rng import generator
+
+
+def past_record(seed: int, name: str, skills: list[str], profiles: dict[str, tuple[float, float]] | None,
+                n: int) -> dict[str, Outcomes]:
+    """`n` results of past actions, as the specialist's own record would hold them: each in one of its
+    skills (uniformly), a fix of that category from the runbook (uniformly), taking its nominal
+    seconds / speed and succeeding with success x the action's own odds, as the twin runs an action
+    (twin/control.py; a specialist without profiles is average: speed 1, success 1). Seeded by the
+    scenario seed and the specialist's name only: the same past for every policy and transport."""
+    rng = generator(seed, "history:" + name)
+    record: dict[str, Outcomes] = {}
+    if n <= 0:
+        return record
+    fixes = {c: sorted({a for h in RUNBOOK if h.category == c for a, _ in h.fixes}) for c in skills}
+    for _ in range(n):
+        category = skills[int(rng.integers(len(skills)))]
+        actions = fixes[category] or ["restart_service"]
+        action = actions[int(rng.integers(len(actions)))]
+        speed, success = (profiles or {}).get(category, (1.0, 1.0))
+        ok = bool(rng.random() < success * (1.0 - action_fail(action)))
+        o = record.get(category, Outcomes())
+        record[category] = replace(o, succeeded=o.succeeded + ok, failed=o.failed + (not ok),
+                                   seconds=o.seconds + action_seconds(action) / speed,
+                                   nominal=o.nominal + action_seconds(action))
+    return record
 
 
 class Specialist(Agent):
@@ -28,13 +60,14 @@ class Specialist(Agent):
 
     def __init__(self, name: str, seed: int, skills: list[str], policy: BiddingPolicy, max_queue: int = 3,
                  coordinator: str = "coordinator", guard: str = "guard", control: str = "control",
-                 off_shift: list[tuple[float, float]] | None = None) -> None:
+                 off_shift: list[tuple[float, float]] | None = None,
+                 history: dict[str, Outcomes] | None = None) -> None:
         super().__init__(name, seed)
         self.skills = tuple(skills)
         self.policy = policy
         self.max_queue = max_queue
         self.off_shift = sorted(off_shift or [])
-        self.outcomes: dict[str, Outcomes] = {}
+        self.outcomes: dict[str, Outcomes] = dict(history or {})  # its past (past_record), then its own results
         self.started_at: float | None = None
         self.coordinator, self.guard, self.control = coordinator, guard, control
         self.offers: dict[str, Task] = {}

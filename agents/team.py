@@ -23,7 +23,7 @@ from opstwin.agents.monitor import Monitor
 from opstwin.agents.policies import load_policy
 from opstwin.agents.reasoners import RulesReasoner
 from opstwin.agents.spec import AgentsSpec
-from opstwin.agents.specialist import Specialist
+from opstwin.agents.specialist import Specialist, past_record
 from opstwin.twin.control import ActionPort
 from opstwin.twin.topology import Topology
 
@@ -68,7 +68,8 @@ def remote_agents(spec: AgentsSpec, topo: Topology, seed: int, tick: float, gran
     models: dict = {}  # a trained model is loaded once for the whole team
     specialists = [
         Specialist(s.name, seed, list(s.categories), load_policy(s.policy, s.profiles(), models), s.max_queue,
-                   off_shift=[(g.start, g.end) for g in s.off_shift])
+                   off_shift=[(g.start, g.end) for g in s.off_shift],
+                   history=past_record(seed, s.name, list(s.categories), s.profiles(), s.history))
         for s in spec.specialists
     ]
     skills = {s.name: list(s.categories) for s in spec.specialists}

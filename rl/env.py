@@ -84,14 +84,14 @@ class ContractNetBiddingEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-1, 1, (14,), float32)``: the task's category (one-hot), whether it is in the bidder's
+    ``Box(-1, 1, (18,), float32)``: the task's category (one-hot), whether it is in the bidder's
     skills, the action's nominal duration, the attempt number; the bidder's queue and queued
     seconds; its own success rate, slowness (realised against nominal seconds) and experience in
-    this category, and its success rate and slowness over all categories. All of it is what the
-    specialist knows of itself: never its true speed or success, never other bidders. The call
-    for proposals carries no diagnosis confidence, target health, incident age or number of
-    bidders, so neither does the observation (adding them to the task message would change every
-    incident log).
+    this category, and its success rate and slowness over all categories; then what the call for
+    proposals says of the work: the diagnosis' confidence in the fix's candidate, that candidate's
+    alert severity (the health the team observes of it, never the twin's H), the incident's age,
+    and how many specialists were asked (:mod:`opstwin.rl.features` has the scaling). All of it is
+    what a specialist can know: never its true speed or success, never other bidders' state.
 
     ## Rewards
 
@@ -123,19 +123,24 @@ class ContractNetBiddingEnv(gym.Env):
     ## Arguments
 
     ``gymnasium.make("opstwin/ContractNetBidding-v0", scenarios=TRAINING_SCENARIOS,
-    seeds=TRAINING_SEEDS, max_steps=None)``: ``scenarios``, library names or paths;
+    seeds=TRAINING_SEEDS, max_steps=None, history=None)``: ``scenarios``, library names or paths;
     ``seeds``, an inclusive (low, high) range of run seeds (evaluation uses 1..N, disjoint);
-    ``max_steps``, bids per episode before truncation (None: the whole run).
+    ``max_steps``, bids per episode before truncation (None: the whole run); ``history``, past
+    results every specialist's record starts with (sets each specialist's ``history``; None: as the
+    scenarios say), so a policy can be trained for teams that know their record.
 
     ## Version History
 
-    - v0: first version.
+    - v0: first version (features version 1: 14 floats).
+    - v0, features version 2: the call for proposals' confidence, severity, incident age and number
+      of bidders appended (18 floats); models of version 1 are refused at validation.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, scenarios: Sequence[str | Path] = TRAINING_SCENARIOS,
-                 seeds: tuple[int, int] = TRAINING_SEEDS, max_steps: int | None = None) -> None:
+                 seeds: tuple[int, int] = TRAINING_SEEDS, max_steps: int | None = None,
+                 history: int | None = None) -> None:
         if not scenarios:
             raise ValueError("ContractNetBidding needs at least one scenario")
         if seeds[1] < seeds[0]:
@@ -143,6 +148,9 @@ class ContractNetBiddingEnv(gym.Env):
         self.scenario_files = [resolve(s) for s in scenarios]
         self.seeds = (int(seeds[0]), int(seeds[1]))
         self.max_steps = max_steps
+        if history is not None and not 0 <= history <= 1000:
+            raise ValueError(f"history {history}: past results per specialist must be in 0..1000")
+        self.history = history
         self.observation_space = spaces.Box(-1.0, 1.0, (OBS_DIM,), dtype=np.float32)
         self.action_space = spaces.Discrete(N_ACTIONS)
         self._scenarios: dict[Path, Scenario] = {}
@@ -192,6 +200,8 @@ class ContractNetBiddingEnv(gym.Env):
         scenario = self._scenarios[path].model_copy(deep=True)
         for spec in scenario.agents.specialists:
             spec.policy = "heuristic"  # replaced below by the shared learner
+            if self.history is not None:
+                spec.history = self.history
         return scenario
 
     def _start(self, path: Path, run_seed: int) -> bool:

@@ -1,8 +1,9 @@
 """What the learned bidder sees and what its answer means: shared by the environment (training)
 and the trained policy (running), so both read a call for proposals the same way.
 
-Observation (``OBS_DIM`` floats in [-1, 1]), all from the call for proposals and the bidder's own
-state (:class:`agents.policies.BidderState`), nothing from other agents or the twin:
+Observation (``OBS_DIM`` floats in [-1, 1]), all from the call for proposals
+(:class:`agents.messages.Task`) and the bidder's own state (:class:`agents.policies.BidderState`),
+nothing from other agents or the twin:
 
 ===  ===========================================================================
 0-3  the task's category, one-hot (compute, storage, deploy, network)
@@ -16,6 +17,10 @@ state (:class:`agents.policies.BidderState`), nothing from other agents or the t
 11   own experience in this category: log1p(actions done) / log1p(50), capped at 1
 12   own success rate over every category
 13   own slowness over every category, as 10
+14   the diagnosis' confidence in the candidate this fix is for, in [0, 1]
+15   that candidate's alert severity (observed health, not the twin's): log1p(s) / log1p(10), capped
+16   the incident's age when the call went out / 1800 s (capped at 1)
+17   how many specialists were asked: log2(bidders) / 6 (1 alone: 0; 64: 1), capped at 1
 ===  ===========================================================================
 
 Action (``N_ACTIONS``): 0 refuses; ``k`` in 1..6 bids the heuristic's estimate (queued work plus
@@ -34,8 +39,8 @@ from opstwin.agents.messages import Task
 from opstwin.agents.policies import BidderState, HeuristicPolicy, Outcomes, action_seconds
 from opstwin.agents.spec import CATEGORIES
 
-FEATURES_VERSION = 1  # bump when the observation or the action meaning changes: old models are refused
-OBS_DIM = 14
+FEATURES_VERSION = 2  # bump when the observation or the action meaning changes: old models are refused
+OBS_DIM = 18
 LEVELS = (0.5, 0.7, 1.0, 1.4, 2.0, 3.0)
 N_ACTIONS = 1 + len(LEVELS)
 _HEURISTIC = HeuristicPolicy()
@@ -71,6 +76,10 @@ def observe(task: Task, me: BidderState) -> np.ndarray:
     total = _total(outcomes)
     obs[12] = total.success_rate()
     obs[13] = _slowness(total)
+    obs[14] = float(np.clip(task.confidence, 0.0, 1.0))
+    obs[15] = min(1.0, math.log1p(max(0.0, task.severity)) / math.log1p(10.0))
+    obs[16] = min(1.0, max(0.0, task.age) / 1800.0)
+    obs[17] = min(1.0, math.log2(max(1, task.bidders)) / 6.0)
     return obs
 
 

@@ -12,8 +12,10 @@ environment steps with a progress bar, and writes four files beside ``out``:
 - ``<stem>.rewards.png``: that progression, with a moving mean.
 
 Seeding: ``seed`` seeds PPO (torch, numpy) and the environments (env k gets ``seed + k``, which
-draws its scenarios and run seeds from the training range): the episodes are the same every time;
-torch does not promise bit-identical training across machines (nor was repeating it checked here).
+draws its scenarios and run seeds from the training range). On one machine, training is repeatable:
+the same seed and steps give the same episodes, returns and bit-identical network weights
+(``tests/test_rl_train.py`` trains twice; torch runs one thread on CPU, and the runs themselves
+are deterministic). torch does not promise bit-identical results across machines or versions.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class TrainConfig:
     """environments stepped together (SubprocVecEnv when > 1)"""
     seeds: tuple[int, int] = TRAINING_SEEDS
     """inclusive range of run seeds episodes draw from (evaluation uses 1..N)"""
+    history: int | None = None
+    """past results every specialist's record starts with (None: as the training scenarios say)"""
     n_steps: int = 512
     """steps per environment between PPO updates"""
     batch_size: int = 128
@@ -65,7 +69,7 @@ def _make_env(config: TrainConfig, rank: int) -> Callable[[], Any]:
         import opstwin.rl  # noqa: F401  (registers the environment in a fresh subprocess)
         from opstwin.rl import ENV_ID
 
-        env = gym.make(ENV_ID, scenarios=list(config.scenarios), seeds=config.seeds)
+        env = gym.make(ENV_ID, scenarios=list(config.scenarios), seeds=config.seeds, history=config.history)
         env = Monitor(env, info_keywords=("scenario", "seed"))
         env.reset(seed=config.seed + rank)
         return env

@@ -60,3 +60,14 @@ def test_an_episode_is_a_whole_run_and_rewards_come_from_it():
     assert term and summary["completed"] and summary["metrics"]["faults_injected"] > 5
     assert steps > 50 and any(r != 0 for r in rewards)
     env.close()
+
+
+def test_history_gives_every_specialist_a_past_record_to_train_with():
+    env = gym.make(ENV_ID, scenarios=DRILL, max_steps=5, history=20)
+    obs, _ = env.reset(seed=4)
+    records = [a.outcomes for a in env.unwrapped._sim.team.agents if a.role == "specialist"]
+    assert records and all(sum(o.done for o in r.values()) >= 20 for r in records)
+    assert obs[11] > 0  # experience in the task's category: the first call already sees a record
+    env.close()
+    with pytest.raises(ValueError, match="history"):
+        gym.make(ENV_ID, scenarios=DRILL, history=-1)

@@ -91,3 +91,35 @@ def test_off_shift_specialists_refuse_and_the_team_still_resolves(tmp_path):
     for e in refusals:
         assert any(g.start <= e["t"] < g.end for g in shifts[e["from"]])
     assert summary["metrics"]["faults_resolved"] >= 0.8 * summary["metrics"]["faults_injected"]
+
+
+def test_a_past_record_is_drawn_from_the_true_figures_and_seeded():
+    from opstwin.agents.specialist import past_record
+
+    fast = past_record(4, "fast", ["compute"], {"compute": (2.0, 1.0)}, 40)["compute"]
+    poor = past_record(4, "poor", ["compute"], {"compute": (0.5, 0.5)}, 40)["compute"]
+    assert fast.done == poor.done == 40
+    assert fast.slowness() < 0.7 and poor.slowness() > 1.5  # speed 2 and 0.5 (shrunk towards 1)
+    assert fast.success_rate() > 0.85 and poor.success_rate() < 0.7
+    assert past_record(4, "fast", ["compute"], {"compute": (2.0, 1.0)}, 40)["compute"] == fast  # seeded
+    assert past_record(5, "fast", ["compute"], {"compute": (2.0, 1.0)}, 40)["compute"] != fast
+    two = past_record(4, "two", ["compute", "network"], None, 30)
+    assert set(two) == {"compute", "network"} and sum(o.done for o in two.values()) == 30
+    assert past_record(4, "none", ["compute"], None, 0) == {}
+
+
+def test_history_fills_the_record_and_moves_no_decision_of_a_policy_that_ignores_it():
+    """`history: N` starts each record with N past results; heuristic bids never read the record, so the
+    run is byte-identical (the draw has its own generator) and every policy gets the same past."""
+    scenario = load("scenarios/contention/contention-drill.yaml")
+    scenario.duration = 7200.0
+    with_past = scenario.model_copy(deep=True)
+    for spec in with_past.agents.specialists:
+        spec.history = 25
+    plain, past = Simulation(scenario, seed=2), Simulation(with_past, seed=2)
+    past.start()
+    records = {a.name: a.outcomes for a in past.team.agents if a.role == "specialist"}
+    assert all(sum(o.done for o in r.values()) == 25 for r in records.values())
+    a, b = plain.run(), past.run()
+    assert a["metrics"]["tasks"] > 3 and a["log_sha256"] == b["log_sha256"]
+    assert all(sum(o.done for o in s.outcomes.values()) >= 25 for s in past.team.agents if s.role == "specialist")

@@ -17,11 +17,13 @@ from opstwin.cli.common import fail, probe_writable
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="seeds PPO and the environments")
 @click.option("--envs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="environments stepped together (SubprocVecEnv when more than 1)")
+@click.option("--history", type=click.IntRange(0, 1000), default=None,
+              help="past results every specialist's record starts with (default: as the scenarios say)")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="the policy zip to write")
 @click.option("--force", is_flag=True, help="write over an existing policy zip")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
-def train_cmd(scenarios: tuple[str, ...], steps: int, seed: int, envs: int, out: Path, force: bool,
-              quiet: bool) -> None:
+def train_cmd(scenarios: tuple[str, ...], steps: int, seed: int, envs: int, history: int | None, out: Path,
+              force: bool, quiet: bool) -> None:
     """Train a bidding policy with PPO on CPU; writes OUT (.zip) and, beside it, OUT's .json metadata,
     .rewards.csv and .rewards.png; prints env steps/s."""
     from opstwin.scenarios.library import NotFound, resolve
@@ -48,10 +50,11 @@ def train_cmd(scenarios: tuple[str, ...], steps: int, seed: int, envs: int, out:
             load_or_exit(resolve(name))
         except NotFound as exc:
             fail(str(exc))
-    config = TrainConfig(scenarios=names, steps=steps, seed=seed, envs=envs)
+    config = TrainConfig(scenarios=names, steps=steps, seed=seed, envs=envs, history=history)
     click.echo(f"training PPO on {', '.join(names)}: {steps} steps, seed {seed}, {envs} env(s)", err=True)
     command = " ".join(["opstwin train", *(f"--scenarios {n}" for n in names if scenarios), f"--steps {steps}",
-                        f"--seed {seed}", *([f"--envs {envs}"] if envs > 1 else []), f"--out {out}"])
+                        f"--seed {seed}", *([f"--envs {envs}"] if envs > 1 else []),
+                        *([f"--history {history}"] if history is not None else []), f"--out {out}"])
     meta = train(config, out, progress=not quiet, command=command)
     stem = out.with_suffix("")
     click.echo(f"wrote {out} ({meta['timesteps']} steps, {meta['episodes']} episodes, final mean return "
