@@ -123,7 +123,7 @@ def test_bench_twin_prints_a_json_last_line(cli):
     result = cli("bench", "twin", "--services", "200", "--hours", "1", "--naive")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"services", "ticks", "sim_seconds", "wall_seconds", "speedup", "naive_wall_seconds", "ratio"} <= set(figures)
+    assert {"services", "ticks", "sim_seconds", "wall_seconds", "speedup", "naive_wall_seconds", "ratio", "cpu_ratio"} <= set(figures)
     assert figures["services"] == 200 and figures["ticks"] == 360 and figures["sim_seconds"] == 3600.0
 
 
