@@ -49,6 +49,7 @@ class Plan:
     bids: dict[str, Bid] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
     awarded: bool = False
+    winner: str | None = None  # the specialist the current step was awarded to
     retries: int = 0  # retries of the current step after it failed
     verify_until: int | None = None
     retry_at: int | None = None
@@ -159,6 +160,7 @@ class Coordinator(Agent):
     # ------------------------------------------------------- contract net
     def _next_step(self, ctx: Context, plan: Plan, retry: bool = False) -> None:
         plan.task, plan.current, plan.verify_until, plan.awarded, plan.retry_at = None, None, None, False, None
+        plan.winner = None
         if not retry:
             plan.retries = 0
         while plan.steps and (plan.steps[0][0], plan.steps[0][1]) in plan.tried:
@@ -183,7 +185,7 @@ class Coordinator(Agent):
         task = Task(task=f"t{self._tasks}", incident=plan.incident, category=category, action=action, target=target,
                     params=params, attempt=plan.attempts, confidence=confidence, severity=severity,
                     age=round(max(0.0, ctx.t - plan.opened), 1), bidders=len(able))
-        plan.current, plan.task, plan.bids = step, task.task, {}
+        plan.current, plan.task, plan.bids, plan.winner = step, task.task, {}, None
         self.task_plan[task.task] = plan.incident
         if not able:
             return self._escalate(ctx, plan, "no specialist left")
@@ -204,7 +206,7 @@ class Coordinator(Agent):
             ctx.wake_at(plan.retry_at)
             return
         winner = min(plan.bids, key=lambda n: (plan.bids[n].cost, n))
-        plan.awarded = True
+        plan.awarded, plan.winner = True, winner
         for name in sorted(plan.bids):
             perf = "accept-proposal" if name == winner else "reject-proposal"
             ctx.send(perf, "award", name, Award(task=plan.task), conversation=plan.conversation)
@@ -226,8 +228,9 @@ class Coordinator(Agent):
             was_waited = name in plan.waiting
             plan.waiting.discard(name)
             plan.bids.pop(name, None)
-            # its action may never report back; or it was the last bidder awaited and nobody bid
-            if (plan.awarded and plan.verify_until is None) or (
+            # it held the work and its action may never report back; or it was the last bidder awaited and
+            # nobody bid (another specialist's work goes on: re-auctioning it would run the step twice)
+            if (plan.awarded and plan.winner == name and plan.verify_until is None) or (
                     was_waited and not plan.awarded and not plan.waiting and not plan.bids):
                 ctx.log("reauction", incident=plan.incident, task=plan.task, lost=name)
                 plan.steps.insert(0, plan.current)

@@ -1,8 +1,13 @@
 """Bidding policies: how a specialist prices a call for proposals (lower cost wins).
 
 A policy sees the task and the bidder's own state and returns a cost in seconds, or None to
-decline. `random`, `heuristic` and `central` live here; a trained PPO policy (`rl`) is loaded by
-path and implements the same interface, so a specialist never knows which one it has.
+decline. `random`, `heuristic`, `record` and `central` live here; a trained PPO policy (`rl`) is
+loaded by path and implements the same interface, so a specialist never knows which one it has.
+
+`record` is the hand-written reference a learned bidder must beat: it reads exactly what the
+learned one reads of itself (its own record per category), and bids the central planner's formula
+with its record's estimates in place of the true figures. Where a trained policy does no better,
+it learned nothing a line of arithmetic does not already know.
 
 `central` is the upper reference, not a marketplace: an oracle handed each specialist's true
 speed and success per category (which no real team knows) bids the exact expected completion
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -41,7 +46,11 @@ class Outcomes:
 
     def slowness(self, weight: float = 2.0) -> float:
         """Realised / nominal duration, shrunk towards 1 (1: nominal speed; 2: half speed)."""
-        return (self.seconds + weight * 60.0) / (self.nominal + weight * 60.0)
+        return self.slowness_from(1.0, weight)
+
+    def slowness_from(self, prior: float, weight: float = 2.0) -> float:
+        """Realised / nominal duration, shrunk towards `prior`."""
+        return (self.seconds + weight * 60.0 * prior) / (self.nominal + weight * 60.0)
 
 
 @dataclass(frozen=True)
@@ -108,11 +117,41 @@ class CentralPolicy:
     def bid(self, task: Task, me: BidderState, rng: np.random.Generator) -> float | None:
         if me.queue >= me.max_queue:
             return None
-        busy = sum(action_seconds(a) / self._profile(c)[0] for a, c in me.work)
-        speed, success = self._profile(task.category)
-        p = success * (1.0 - action_fail(task.action))
-        # a failure is retried after a back-off: expected attempts 1/p, each the action plus ~30 s
-        return busy + (action_seconds(task.action) / speed + 30.0) / max(p, 0.05) - 30.0
+        return expected_seconds(task, me.work, lambda a, c: action_seconds(a) / self._profile(c)[0],
+                                self._profile(task.category)[1] * (1.0 - action_fail(task.action)))
+
+
+def expected_seconds(task: Task, work: tuple[tuple[str, str], ...], seconds_per: Callable[[str, str], float],
+                     p: float) -> float:
+    """Seconds until `task` is done behind `work`: queued work, then the task retried after a ~30 s
+    back-off until it succeeds (one try succeeds with probability `p`: expected tries 1/p).
+    `seconds_per(action, category)` prices one try."""
+    busy = sum(seconds_per(a, c) for a, c in work)
+    return busy + (seconds_per(task.action, task.category) + 30.0) / max(p, 0.05) - 30.0
+
+
+class RecordPolicy:
+    """The central planner's bid with the specialist's own record in place of its true figures: speed is
+    1 / slowness and success the success rate of its record in that category (both shrunk towards an
+    average newcomer while the record is short; outside its skills, towards the declared penalty)."""
+
+    name = "record"
+
+    def bid(self, task: Task, me: BidderState, rng: np.random.Generator) -> float | None:
+        if me.queue >= me.max_queue:
+            return None
+        record = me.outcomes or {}
+
+        def estimate(category: str) -> tuple[float, float]:
+            o = record.get(category, Outcomes())
+            if category in me.skills:
+                return 1.0 / o.slowness(), o.success_rate()
+            speed, success = OUTSIDE_SKILLS
+            return 1.0 / o.slowness_from(1.0 / speed), o.success_rate(prior=success)
+
+        # the record's success share already holds its actions' own odds of failing
+        return expected_seconds(task, me.work, lambda a, c: action_seconds(a) / estimate(c)[0],
+                                estimate(task.category)[1])
 
 
 def action_fail(action: str) -> float:
@@ -124,7 +163,7 @@ class PolicyError(ValueError):
     """A policy that cannot be loaded (unknown name, missing or bad model file)."""
 
 
-NAMED = ("random", "heuristic", "central")
+NAMED = ("random", "heuristic", "record", "central")
 
 
 def _model_path(spec: str) -> Path | None:
@@ -158,13 +197,13 @@ def check_policy(spec: str) -> None:
 
 def load_policy(spec: str, profiles: dict[str, tuple[float, float]] | None = None,
                 cache: dict[str, BiddingPolicy] | None = None) -> BiddingPolicy:
-    """`random`, `heuristic`, `central` (given the specialist's true `profiles`), or a path to a policy
+    """`random`, `heuristic`, `record`, `central` (given the specialist's true `profiles`), or a path to a policy
     trained by `opstwin train`. A model is loaded once per `cache` (a team shares one)."""
     path = _model_path(spec)
     if path is None:
         if spec == "central":
             return CentralPolicy(profiles)
-        return RandomPolicy() if spec == "random" else HeuristicPolicy()
+        return {"random": RandomPolicy, "record": RecordPolicy}.get(spec, HeuristicPolicy)()
     key = str(path.resolve())
     if cache is not None and key in cache:
         return cache[key]

@@ -129,13 +129,17 @@ class SpecialistSpec(Strict):
     skills: list[Category] | dict[Category, SkillProfile] = Field(
         min_length=1, description="categories it takes calls for; a mapping also gives its true speed and success "
                                   "per category (then work outside them runs at OUTSIDE_SKILLS in twin/control.py)")
-    policy: str = Field("heuristic", description="random, heuristic, central (an oracle planner), or a path to a "
-                                                 "policy .zip trained by `opstwin train`")
+    policy: str = Field("heuristic", description="random, heuristic, record (prices itself from its own record), "
+                                                 "central (an oracle planner), or a path to a policy .zip trained "
+                                                 "by `opstwin train`")
     max_queue: int = Field(3, ge=1, le=100)
     off_shift: list[ShiftGap] = Field(default_factory=list, description="times it takes no new work")
+    crash_at: Duration | None = Field(None, gt=0, description="when its process dies, not to return: the "
+                                                             "transport declares it lost at the first tick "
+                                                             "from then and the coordinator re-auctions its work")
     history: int = Field(0, ge=0, le=1000, description="results of past actions its record starts with, drawn "
-                                                       "(seeded) from its true figures before the run; only a "
-                                                       "trained policy reads the record")
+                                                       "(seeded) from its true figures before the run; only "
+                                                       "`record` and trained policies read the record")
 
     @property
     def categories(self) -> tuple[str, ...]:

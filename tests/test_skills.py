@@ -123,3 +123,71 @@ def test_history_fills_the_record_and_moves_no_decision_of_a_policy_that_ignores
     a, b = plain.run(), past.run()
     assert a["metrics"]["tasks"] > 3 and a["log_sha256"] == b["log_sha256"]
     assert all(sum(o.done for o in s.outcomes.values()) >= 25 for s in past.team.agents if s.role == "specialist")
+
+
+def test_record_bids_the_central_formula_with_its_own_record():
+    """`record` reads only the bidder's own record: with none it bids as an average specialist would
+    (central's formula at speed 1, one try in 0.9 succeeding); a long good record brings it near the oracle's bid for
+    the true figures, a poor one above the heuristic's."""
+    from opstwin.agents.policies import RecordPolicy
+    from opstwin.agents.specialist import past_record
+
+    task = Task(task="t1", incident="i1", category="compute", action="restart_service", target="api")
+    newcomer = BidderState("x", ("compute",), 0, 3, 0.0)
+    record = RecordPolicy()
+    assert record.bid(task, newcomer, None) == pytest.approx(CentralPolicy({"compute": (1.0, 0.9 / 0.98)}).bid(
+        task, newcomer, None))  # restart_service fails 2% of the time on its own
+    truths = {"fast": (2.0, 1.0), "poor": (0.5, 0.5)}
+    bids = {}
+    for name, truth in truths.items():
+        past = past_record(4, name, ["compute"], {"compute": truth}, 1000)
+        bids[name] = record.bid(task, BidderState(name, ("compute",), 0, 3, 0.0, outcomes=past), None)
+        oracle = CentralPolicy({"compute": truth}).bid(task, newcomer, None)
+        assert bids[name] == pytest.approx(oracle, rel=0.15), name
+    assert bids["fast"] < HeuristicPolicy().bid(task, newcomer, None) < bids["poor"]
+    outside = Task(task="t2", incident="i1", category="storage", action="restart_service", target="api")
+    assert record.bid(outside, newcomer, None) == pytest.approx(CentralPolicy({"compute": (1.0, 1.0)}).bid(
+        outside, newcomer, None), rel=0.15)  # outside its skills: the declared penalty until it learns better
+    full = BidderState("x", ("compute",), 3, 3, 900.0)
+    assert record.bid(task, full, None) is None
+    assert load_policy("record").name == "record"
+
+
+def _drill(duration: float = 5400.0):
+    scenario = load("scenarios/contention/contention-drill.yaml")
+    scenario.duration = duration
+    return scenario
+
+
+def test_a_crashed_specialist_is_lost_at_its_tick_and_the_work_it_held_is_auctioned_again():
+    """`crash_at`: at the first tick from then the clock logs the specialist lost, never steps it again,
+    and the coordinator re-auctions only the work it held (another's work goes on)."""
+    plain = Simulation(_drill(), seed=3)
+    plain.run()
+    held = {}  # task -> winner, from the run without a crash
+    for e in plain.log.events:
+        if e["kind"] == "msg" and e["perf"] == "accept-proposal":
+            held[e["body"]["task"]] = (e["to"], e["t"])
+    at = max(t for who, t in held.values() if who == "cmp-2") + 10.0  # just after its last award
+    scenario = _drill()
+    for spec in scenario.agents.specialists:
+        if spec.name == "cmp-2":
+            spec.crash_at = at
+    sim = Simulation(scenario, seed=3)
+    summary = sim.run()
+    events = sim.log.events
+    lost = [i for i, e in enumerate(events) if e["kind"] == "agent_lost"]
+    assert len(lost) == 1 and events[lost[0]]["agent"] == "cmp-2" and events[lost[0]]["t"] == at
+    assert "crash_at" in events[lost[0]]["reason"]
+    assert [a["agent"] for a in summary["agents_lost"]] == ["cmp-2"]
+    after = events[lost[0]:]
+    reauctioned = [e for e in after if e["kind"] == "reauction"]
+    assert reauctioned and all(e["lost"] == "cmp-2" for e in reauctioned)
+    assert not [e for e in after if e["kind"] == "msg" and e["from"] == "cmp-2"]  # never stepped again
+    assert not [e for e in after if e["kind"] == "msg" and e["to"] == "cmp-2" and e["perf"] in
+                ("cfp", "accept-proposal")]
+    again = {e["task"] for e in reauctioned}
+    assert all(held.get(t, ("cmp-2",))[0] == "cmp-2" for t in again)  # only its own work
+    assert summary["ticks"] == scenario.ticks
+    twice = Simulation(scenario.model_copy(deep=True), seed=3).run()
+    assert twice["log_sha256"] == summary["log_sha256"]

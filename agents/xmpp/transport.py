@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from opstwin.agents import address
-from opstwin.agents.bus import Report
+from opstwin.agents.bus import TOLD, Report
 from opstwin.agents.messages import Message
 from opstwin.agents.spec import AgentsSpec
 from opstwin.agents.team import TWIN_SIDE
@@ -67,7 +67,6 @@ from opstwin.twin.spec import TopologySpec
 log = logging.getLogger("opstwin.xmpp")
 CORE = ("diagnoser", "coordinator", "guard")
 SURVIVABLE = ("specialist", "monitor")  # roles the team can lose and carry on (re-auction; fewer SLI answers)
-TOLD = ("coordinator", "guard")  # told of every loss
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -394,6 +393,12 @@ class SpadeTransport:
         if self.fatal is None:
             reports += await self._tell_lost(tick, round_, t, sorted(newly))
         return reports
+
+    def lose(self, tick, round_, t, names):
+        """A scenario's crash: `names` get no more rounds; the coordinator and the guard are told."""
+        self.lost.update(names)
+        self.stats.update(lost=sorted(self.lost))
+        return self._call(self._tell_lost(tick, round_, t, sorted(names)), None)
 
     def _allowance(self, names: list[str]) -> float:
         """Extra wall seconds for a round with a diagnoser that asks a local model: as many calls as it may

@@ -39,6 +39,7 @@ from spade.message import Message as SpadeMessage
 
 from opstwin.agents.approvals import META as GRANT
 from opstwin.agents.base import Agent, Context
+from opstwin.agents.bus import tell_lost
 from opstwin.agents.messages import WORK, Message
 
 log = logging.getLogger("opstwin.xmpp")
@@ -309,15 +310,7 @@ class LogicHost(XmppAgent):
         self.lost.update(info["names"])
         agent = self.logic
         ctx = Context(agent.name, info["tick"], info["round"], info["t"], agent.seq)
-        on_specialist = getattr(agent, "specialist_lost", None)  # the coordinator: re-auction its work
-        on_agent = getattr(agent, "agent_lost", None)  # the guard: stop waiting for a lost monitor
-        specialists = set(info.get("specialists", info["names"]))
-        for name in info["names"]:
-            if on_specialist is not None and name in specialists:
-                on_specialist(ctx, name)
-            if on_agent is not None:
-                on_agent(ctx, name)
-        agent.step(ctx, [])  # e.g. award a task whose last awaited bid was the lost agent's
+        tell_lost(agent, ctx, info["names"], set(info.get("specialists", info["names"])))
         agent.seq = ctx.seq
         await self._report(ctx, info["tick"], info["round"], lost=True)
 

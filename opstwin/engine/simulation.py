@@ -15,6 +15,8 @@ never feeds a decision (docs/architecture.md, "Supersteps").
 
 from __future__ import annotations
 
+import math
+
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -103,7 +105,7 @@ class Simulation:
         with paused_gc():  # a big estate is millions of long-lived objects: see twin/bulk.py
             self._build()
         if self.agents:
-            self.clock = Clock(self._make_transport(), self.team.names, self.log)
+            self.clock = Clock(self._make_transport(), self.team.names, self.log, crashes=self._crashes())
         self.started = True
         self.startup_seconds = time.perf_counter() - self._t0  # clock-ok
         return self
@@ -136,6 +138,12 @@ class Simulation:
         """The diagnoser's reasoner, if the team has a diagnoser (a standing baseline has none)."""
         diagnoser = next((a for a in self.team.agents if a.role == "diagnoser"), None) if self.team else None
         return getattr(diagnoser, "reasoner", None)
+
+    def _crashes(self) -> dict[str, tuple[int, str]]:
+        """The scenario's specialist crashes: name -> (first tick at or after `crash_at`, why)."""
+        tick = self.scenario.tick
+        return {s.name: (max(1, math.ceil(s.crash_at / tick - 1e-9)), f"crashed (scenario: crash_at {s.crash_at:g}s)")
+                for s in self.scenario.agents.specialists if s.crash_at is not None}
 
     def _make_transport(self) -> Transport:
         if self._transport_factory is not None:
