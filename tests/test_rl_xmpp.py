@@ -29,3 +29,21 @@ def test_the_committed_policy_over_xmpp_gives_the_inproc_log(no_leftovers):
     spade = run(_scenario(), seed=3, agents=True, transport="spade", processes=2)
     assert inproc["metrics"]["tasks"] > 0 and inproc["metrics"]["bids_per_task"] > 0
     assert spade["log_sha256"] == inproc["log_sha256"]
+
+
+def test_a_specialist_crash_gives_the_same_log_over_xmpp(no_leftovers):
+    """`crash_at` mid-incident: the loss, the re-auction and every decision after them are the same
+    whether the specialists talk through the in-process bus or through the embedded server."""
+    def crashing():
+        scenario = load(ROOT / "scenarios" / "contention" / "contention-drill.yaml")
+        scenario.duration = 5400.0
+        for spec in scenario.agents.specialists:
+            if spec.name in ("cmp-2", "dep-1"):
+                spec.crash_at = 4700.0  # both hold work then (seed 3)
+        return scenario
+
+    inproc = run(crashing(), seed=3, agents=True, transport="inproc")
+    spade = run(crashing(), seed=3, agents=True, transport="spade", processes=2)
+    assert [a["agent"] for a in inproc["agents_lost"]] == ["cmp-2", "dep-1"]
+    assert spade["agents_lost"] == inproc["agents_lost"]
+    assert spade["log_sha256"] == inproc["log_sha256"]
