@@ -24,8 +24,9 @@ from opstwin.scenarios.schema import Scenario
 from opstwin.twin.rng import generator
 
 
-def team(n: int, seed: int, policy: str) -> list[SpecialistSpec]:
-    """n specialists of drawn quality (module docstring), all bidding with `policy`."""
+def team(n: int, seed: int, policy: str, history: int = 0) -> list[SpecialistSpec]:
+    """n specialists of drawn quality (module docstring), all bidding with `policy`, each with a record of
+    `history` past results."""
     rng = generator(seed, "bench-bidding", str(n))
     out = []
     for k in range(n):
@@ -34,18 +35,19 @@ def team(n: int, seed: int, policy: str) -> list[SpecialistSpec]:
             cats.append(CATEGORIES[(k + 1 + int(rng.integers(len(CATEGORIES) - 1))) % len(CATEGORIES)])
         skills = {c: {"speed": round(float(np.exp(rng.uniform(np.log(0.4), np.log(2.0)))), 3),
                       "success": round(float(rng.uniform(0.6, 0.98)), 3)} for c in cats}
-        out.append(SpecialistSpec.model_validate({"name": f"sp-{k:02d}", "skills": skills, "policy": policy}))
+        out.append(SpecialistSpec.model_validate({"name": f"sp-{k:02d}", "skills": skills, "policy": policy,
+                                                       "history": history}))
     return out
 
 
-def scenario_for(base: Scenario, n: int, seed: int, policy: str, rate: float) -> Scenario:
+def scenario_for(base: Scenario, n: int, seed: int, policy: str, rate: float, history: int = 0) -> Scenario:
     s = base.model_copy(deep=True)
-    s.agents.specialists = team(n, seed, policy)
+    s.agents.specialists = team(n, seed, policy, history)
     s.faults.random[0].rate_per_hour = min(24.0, rate * n / 16)
     return s
 
 
-def bench_bidding(sizes: list[int], seeds: list[int], policies: list[str], rate: float = 8.0,
+def bench_bidding(sizes: list[int], seeds: list[int], policies: list[str], rate: float = 8.0, history: int = 0,
                   say: Callable[[str], None] = print) -> dict[str, Any]:
     """Rows of (size, policy) with mean MTTR, bidding metrics and wall seconds over `seeds`."""
     base = load(resolve("contention-drill"))
@@ -55,7 +57,7 @@ def bench_bidding(sizes: list[int], seeds: list[int], policies: list[str], rate:
             runs = []
             t0 = time.perf_counter()  # clock-ok: a bench figure
             for seed in seeds:
-                m = Simulation(scenario_for(base, n, seed, policy, rate), seed=seed).run()["metrics"]
+                m = Simulation(scenario_for(base, n, seed, policy, rate, history), seed=seed).run()["metrics"]
                 runs.append(m)
             wall = time.perf_counter() - t0  # clock-ok
 
@@ -71,4 +73,4 @@ def bench_bidding(sizes: list[int], seeds: list[int], policies: list[str], rate:
                    "messages_per_task": mean("messages_per_task"), "wall_seconds_per_run": round(wall / len(seeds), 2)}
             say(" ".join(f"{k}={v}" for k, v in row.items()))
             rows.append(row)
-    return {"seeds": seeds, "rows": rows}
+    return {"seeds": seeds, "history": history, "rows": rows}

@@ -452,10 +452,12 @@ def bench_xmpp_cmd(file: Path | None, seed: int | None, processes: int, xmpp: st
 @click.option("--specialists", default="4,16,64", show_default=True, metavar="N[,N...]", help="Team sizes.")
 @click.option("--seeds", type=click.IntRange(1, 100), default=2, show_default=True, help="Seeds 1..N per size.")
 @click.option("--policies", default="heuristic,central", show_default=True, metavar="P[,P...]",
-              help="Bidding policies: random, heuristic, central or a policy .zip.")
+              help="Bidding policies: random, heuristic, record, central or a policy .zip.")
 @click.option("--faults-per-hour", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
               help="Random faults an hour at 16 specialists (scaled with the team).")
-def bench_bidding_cmd(specialists: str, seeds: int, policies: str, faults_per_hour: float) -> None:
+@click.option("--history", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Past results every specialist's record starts with (the scenario field `history`).")
+def bench_bidding_cmd(specialists: str, seeds: int, policies: str, faults_per_hour: float, history: int) -> None:
     """MTTR and auction overhead as the team grows (4 -> 16 -> 64 specialists); last line is JSON."""
     from opstwin.agents.policies import PolicyError, check_policy
     from opstwin.bench.bidding import bench_bidding
@@ -472,7 +474,7 @@ def bench_bidding_cmd(specialists: str, seeds: int, policies: str, faults_per_ho
             check_policy(p)
         except PolicyError as exc:
             fail(f"--policies: {exc}")
-    result = bench_bidding(sizes, list(range(1, seeds + 1)), names, rate=faults_per_hour, say=say)
+    result = bench_bidding(sizes, list(range(1, seeds + 1)), names, rate=faults_per_hour, history=history, say=say)
     click.echo(json.dumps(result))
 
 
