@@ -1,4 +1,4 @@
-"""The committed bidding policy over XMPP: specialists in another process (their calls for proposals,
+"""The committed bidding policies over XMPP: specialists in another process (their calls for proposals,
 bids and the category of their work crossing the embedded server) give the incident log the
 in-process bus gives, byte for byte."""
 
@@ -10,23 +10,27 @@ from opstwin.engine.runner import run
 from opstwin.scenarios.loader import load
 
 ROOT = Path(__file__).parents[1]
-POLICY = ROOT / "rl" / "policies" / "contention-ppo.zip"
+POLICIES = ROOT / "rl" / "policies"
 
 pytestmark = pytest.mark.slow  # SPADE over the embedded XMPP server
 
 
-def _scenario():
+def _scenario(policy: Path, history: int):
     scenario = load(ROOT / "scenarios" / "contention" / "contention-drill.yaml")
     scenario.duration = 5400.0  # 90 minutes: warm-up, then a dozen faults and their auctions
     for spec in scenario.agents.specialists:
-        spec.policy = str(POLICY.resolve())
+        spec.policy = str(policy.resolve())
+        spec.history = history
     return scenario
 
 
-@pytest.mark.skipif(not POLICY.exists(), reason="no committed policy")
-def test_the_committed_policy_over_xmpp_gives_the_inproc_log(no_leftovers):
-    inproc = run(_scenario(), seed=3, agents=True, transport="inproc")
-    spade = run(_scenario(), seed=3, agents=True, transport="spade", processes=2)
+@pytest.mark.parametrize(("name", "history"), [("contention-ppo.zip", 0), ("contention-ppo-h20.zip", 20)])
+def test_the_committed_policies_over_xmpp_give_the_inproc_log(no_leftovers, name, history):
+    policy = POLICIES / name
+    if not policy.exists():
+        pytest.skip(f"no committed policy {name}")
+    inproc = run(_scenario(policy, history), seed=3, agents=True, transport="inproc")
+    spade = run(_scenario(policy, history), seed=3, agents=True, transport="spade", processes=2)
     assert inproc["metrics"]["tasks"] > 0 and inproc["metrics"]["bids_per_task"] > 0
     assert spade["log_sha256"] == inproc["log_sha256"]
 
