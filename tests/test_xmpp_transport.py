@@ -54,6 +54,25 @@ def test_spade_three_processes_same_log_as_inproc(inproc_sha, embedded, no_lefto
     assert stats["rounds"] == summary["rounds"] and stats["lost"] == []
 
 
+def test_a_lost_hello_is_said_again_until_the_clock_answers(inproc_sha, no_leftovers, monkeypatch):
+    """The clock drops every agent's first hello (as when it came before the clock's session was up):
+    agents in this process and in forked ones say it again and the run starts and matches."""
+    from opstwin.agents.xmpp import transport as tr
+
+    original, dropped = tr.ClockAgent.handle, set()
+
+    async def handle(self, msg):
+        if msg.get_metadata("ot") == "hello" and msg.sender not in dropped:
+            dropped.add(msg.sender)
+            return
+        await original(self, msg)
+
+    monkeypatch.setattr(tr.ClockAgent, "handle", handle)
+    summary = run(load(SCENARIO), seed=2, agents=True, transport="spade", processes=3,
+                  transport_options={"start_timeout": 30.0})
+    assert len(dropped) >= 8 and summary["log_sha256"] == inproc_sha
+
+
 def test_cli_default_transport_is_spade_and_matches(inproc_sha, tmp_path, no_leftovers):
     proc = subprocess.run([OPSTWIN, "run", str(SCENARIO), "--seed", "2", "--processes", "2", "-q",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)

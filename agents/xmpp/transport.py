@@ -137,6 +137,7 @@ class ClockAgent(XmppAgent):
             log.warning("clock: dropped a %r message from %s", kind, sender)
         elif kind == "hello":
             self.hellos.add(name)
+            await self.send(spade_message(self.roster.jids[name], dumps({"agent": name}), {"ot": "welcome"}))
             if self.need <= self.hellos:
                 self.hello_event.set()
         elif kind == "done":
@@ -179,6 +180,7 @@ class SpadeTransport:
         self.workers: list[subprocess.Popen] = []
         self.lost: set[str] = set()
         self.local: dict[str, XmppAgent] = {}
+        self.greetings: list[asyncio.Future] = []  # local agents' hellos until the clock answers
         self.clock: ClockAgent | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
@@ -314,8 +316,7 @@ class SpadeTransport:
         self.clock.need = set(self.logic)
         await self._login(self.clock)
         await asyncio.gather(*(self._login(a) for a in self.local.values()))
-        for n in mine:
-            await self.local[n].send(spade_message(self.roster.clock, dumps({"agent": n}), {"ot": "hello"}))
+        self.greetings = [asyncio.ensure_future(self.local[n].say_hello()) for n in mine]
 
     async def _login(self, agent: XmppAgent) -> None:
         try:
@@ -493,6 +494,8 @@ class SpadeTransport:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     async def _stop_all(self) -> None:
+        for g in self.greetings:
+            g.cancel()
         if self.clock is not None and self.clock.is_alive():
             for n in sorted(self.logic):
                 if self.place.get(n, 0) != 0 and n not in self.lost:

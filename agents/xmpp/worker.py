@@ -23,7 +23,7 @@ from pathlib import Path
 
 from opstwin.agents.xmpp.human import chat_text
 from opstwin.agents.xmpp.server import watch_parent
-from opstwin.agents.xmpp.wrapper import LogicHost, Roster, dumps, spade_message, start_agent
+from opstwin.agents.xmpp.wrapper import LogicHost, Roster, start_agent
 
 
 def join_data(spec, topology, tick: float) -> dict:
@@ -71,9 +71,10 @@ async def serve(join: dict, names: list[str]) -> None:
                        human_wait=join.get("human_wait", 0.0), register=bool(join.get("register", True)))
              for a in build_agents(join, names)]
     await asyncio.gather(*(start_agent(h) for h in hosts))
-    for h in hosts:
-        await h.send(spade_message(roster.clock, dumps({"agent": h.logic.name}), {"ot": "hello"}))
+    greetings = [asyncio.ensure_future(h.say_hello()) for h in hosts]
     await asyncio.gather(*(h.stopped.wait() for h in hosts))
+    for g in greetings:
+        g.cancel()
     await asyncio.gather(*(asyncio.wait_for(h.stop(), 5) for h in hosts), return_exceptions=True)
 
 

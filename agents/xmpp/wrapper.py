@@ -14,7 +14,10 @@ Wire format (every stanza has a non-empty JSON body; metadata values are strings
 - lost (clock -> coordinator and guard): ``ot=lost``; body ``{tick, round, t, names, specialists}``,
   the agents that stopped answering; the coordinator's ``specialist_lost`` runs for specialists
   and the guard's ``agent_lost`` for all; their reports come back as round dones.
-- hello (agent -> clock) once online; stop (clock -> agent) at the end.
+- hello (agent -> clock) once online, answered by welcome (clock -> agent); an agent says hello
+  again every ``HELLO_EVERY`` wall seconds until welcomed, since a hello sent while the clock's
+  session was not yet up can be lost (the run then waited for an agent that was online).
+- stop (clock -> agent) at the end.
 
 Only JIDs on the run's roster are listened to: the sender's JID (as the server stamped it) is
 parsed with slixmpp's JID parser, and a message whose sender does not parse, or whose parsed
@@ -43,6 +46,7 @@ from opstwin.agents.bus import tell_lost
 from opstwin.agents.messages import WORK, Message
 
 log = logging.getLogger("opstwin.xmpp")
+HELLO_EVERY = 2.0  # wall seconds between hellos until the clock answers
 
 
 def bare(jid: Any) -> str:
@@ -208,7 +212,17 @@ class LogicHost(XmppAgent):
         self.current: dict[str, Any] | None = None
         self.lost: set[str] = set()
         self.stopped = asyncio.Event()
+        self.welcomed = asyncio.Event()
         self.human_text = human_text  # Message -> chat text for a human receiver
+
+    async def say_hello(self) -> None:
+        """Hello to the clock until it answers (wall time used for nothing else: no decision hangs on it)."""
+        while not (self.welcomed.is_set() or self.stopped.is_set()):
+            await self.send(spade_message(self.roster.clock, dumps({"agent": self.logic.name}), {"ot": "hello"}))
+            try:
+                await asyncio.wait_for(self.welcomed.wait(), HELLO_EVERY)
+            except asyncio.TimeoutError:
+                pass
 
     async def handle(self, msg: SpadeMessage) -> None:
         sender = self.accept(msg)
@@ -227,6 +241,8 @@ class LogicHost(XmppAgent):
             await self._maybe_step()
         elif kind == "lost":
             await self._on_lost(json.loads(msg.body))
+        elif kind == "welcome":
+            self.welcomed.set()
         elif kind == "stop":
             self.stopped.set()
 
