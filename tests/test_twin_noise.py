@@ -109,3 +109,39 @@ def test_a_scenario_sets_telemetry_and_a_bad_value_names_its_path(small_scenario
     with pytest.raises(ScenarioError) as exc:
         load(small_scenario)
     assert [p.path for p in exc.value.problems] == ["telemetry.scrape_gap"]
+
+
+def test_poisson_split_has_the_law_of_a_draw_per_element():
+    """One thinned total gives each element Poisson(lam) counts: means and variances match lam, elements
+    at 0 are never hit, and small and large rates mix."""
+    from opstwin.twin.rng import generator, poisson_split
+
+    lam = np.array([0.0, 0.02, 0.3, 0.0, 2.0, 7.5])
+    rng = generator(3, "test")
+    counts = np.zeros((4000, len(lam)))
+    for k in range(len(counts)):
+        at, c = poisson_split(rng, lam)
+        assert np.all(np.diff(at) > 0) and np.all(c > 0)
+        counts[k, at] = c
+    assert not counts[:, [0, 3]].any()
+    se = np.sqrt(lam / len(counts))
+    assert np.all(np.abs(counts.mean(axis=0) - lam) <= 5 * se + 1e-12)
+    assert np.allclose(counts.var(axis=0)[lam > 0], lam[lam > 0], rtol=0.15)
+    assert poisson_split(rng, np.zeros(5))[0].size == 0 and poisson_split(rng, np.zeros(0))[0].size == 0
+
+
+def test_latency_jitter_drawn_ahead_in_a_thread_is_the_same_as_inline(small_topology, monkeypatch):
+    """From JITTER_THREAD_MIN services the next tick's jitter is drawn in a worker thread; the frames
+    must not depend on whether it is (the same stream, drawn in the same order)."""
+    from opstwin.twin import noise
+
+    def frames(threshold: int) -> list:
+        monkeypatch.setattr(noise, "JITTER_THREAD_MIN", threshold)
+        twin = Twin(small_topology, FLAT, seed=5, telemetry=TelemetrySpec(noise=1.0))
+        assert (twin.observer.jitter._pool is not None) == (threshold == 0)
+        return _run(twin, 40)[0]
+
+    threaded, inline = frames(0), frames(10**9)
+    for a, b in zip(threaded, inline):
+        assert np.array_equal(a.p50, b.p50) and np.array_equal(a.p99, b.p99) and np.array_equal(a.error, b.error)
+    assert len({float(f.p50[0]) for f in threaded}) > 30  # it does jitter

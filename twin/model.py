@@ -42,7 +42,7 @@ from opstwin.twin.health import health
 from opstwin.twin import logs, placement
 from opstwin.twin.logs import CAUSE_ID
 from opstwin.twin.noise import Observer
-from opstwin.twin.rng import generator
+from opstwin.twin.rng import generator, poisson_split
 from opstwin.twin.spec import (DeploymentSpec, LoadSpec, RandomDeploymentsSpec, TelemetrySpec, TopologySpec,
                                VersionChanges)
 from opstwin.twin.telemetry import Frame
@@ -427,8 +427,7 @@ class Twin:
     def _logs(self, cause: np.ndarray, lam: np.ndarray) -> logs.LogBatch:
         """Draw this tick's lines: the conditions' counts, split over their causes' templates, plus a low
         background of every template on every service."""
-        where = np.flatnonzero(lam > 0)
-        counts = self.log_rng.poisson(lam[where])
+        where, counts = poisson_split(self.log_rng, lam)
         n = self.topo.n_services
         # background: Poisson(rate) lines per service, drawn as one Poisson total spread uniformly (the same
         # distribution, without a draw per service per tick)

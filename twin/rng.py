@@ -16,3 +16,22 @@ def generator(seed: int, *names: str) -> np.random.Generator:
     """An independent `numpy.random.Generator` for (seed, names)."""
     key = [zlib.crc32(n.encode()) for n in names]
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *key]))
+
+
+def poisson_split(rng: np.random.Generator, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Independent ``Poisson(lam[i])`` counts, as (the indices with a count above 0, their counts).
+
+    Drawn as one Poisson total of ``lam.sum()`` whose events each land on ``i`` with probability
+    ``lam[i] / lam.sum()``: a thinned Poisson process, so the counts have exactly the law of a draw
+    per element, for one cumulative sum and a draw per event. Most of 100,000 services expect far
+    under one log line or failed request a tick, where a draw per service cost ten times more.
+    """
+    cum = np.cumsum(lam)
+    mass = float(cum[-1]) if len(cum) else 0.0
+    events = int(rng.poisson(mass)) if mass > 0 else 0
+    if events == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    at = np.searchsorted(cum, rng.random(events) * mass, side="right")
+    at[at >= len(cum)] = np.searchsorted(cum, mass, side="left")  # u * mass rounded up to the total
+    return np.unique(at, return_counts=True)
