@@ -131,17 +131,19 @@ def test_poisson_split_has_the_law_of_a_draw_per_element():
 
 
 def test_latency_jitter_drawn_ahead_in_a_thread_is_the_same_as_inline(small_topology, monkeypatch):
-    """From JITTER_THREAD_MIN services the next tick's jitter is drawn in a worker thread; the frames
-    must not depend on whether it is (the same stream, drawn in the same order)."""
-    from opstwin.twin import noise
+    """From THREADED_FROM services the next tick's jitter and this tick's log lines are drawn in worker
+    threads; the frames must not depend on whether they are (the same streams, drawn in the same order)."""
+    from opstwin.twin import worker
 
     def frames(threshold: int) -> list:
-        monkeypatch.setattr(noise, "JITTER_THREAD_MIN", threshold)
-        twin = Twin(small_topology, FLAT, seed=5, telemetry=TelemetrySpec(noise=1.0))
-        assert (twin.observer.jitter._pool is not None) == (threshold == 0)
+        monkeypatch.setattr(worker, "THREADED_FROM", threshold)
+        twin = Twin(_errorful(small_topology), FLAT, seed=5, telemetry=TelemetrySpec(noise=1.0))
+        assert (twin.observer.jitter._pool is not None) == (twin._worker is not None) == (threshold == 0)
         return _run(twin, 40)[0]
 
     threaded, inline = frames(0), frames(10**9)
     for a, b in zip(threaded, inline):
         assert np.array_equal(a.p50, b.p50) and np.array_equal(a.p99, b.p99) and np.array_equal(a.error, b.error)
-    assert len({float(f.p50[0]) for f in threaded}) > 30  # it does jitter
+        assert a.logs is not None and np.array_equal(a.logs.volume(4), b.logs.volume(4))
+    assert len({float(f.p50[0]) for f in threaded}) > 30  # it does jitter ...
+    assert sum(f.logs.volume(4).sum() for f in threaded) > 0  # ... and write lines

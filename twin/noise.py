@@ -25,7 +25,7 @@ streams ``telemetry`` (per tick), ``telemetry/jitter`` (latency, per tick) and `
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 
 import numpy as np
@@ -33,9 +33,9 @@ import numpy as np
 from opstwin.twin.rng import generator, poisson_split
 from opstwin.twin.spec import TelemetrySpec
 from opstwin.twin.telemetry import Frame
+from opstwin.twin.worker import worker
 
 TIMEOUT_SECONDS = 30.0  # as twin.model: callers give up; jitter never reports a latency beyond it
-JITTER_THREAD_MIN = 20_000  # services from which latency jitter is drawn a tick ahead, in a thread
 STALE_FIELDS = ("rate", "throughput", "p50", "p99", "error", "throttled", "cpu", "memory", "restarts", "up")
 
 
@@ -99,18 +99,15 @@ class Observer:
 class Jitter:
     """Each tick's latency jitter factors ``exp(sigma * z)`` for p50 and p99, from their own stream.
 
-    They depend on no state, so from JITTER_THREAD_MIN services the next tick's are drawn while this
-    tick runs, in a worker thread: numpy releases the GIL while it draws normals and exponentiates, so
-    at 100,000 services that work (a fifth of the twin's tick) runs on a second core. The stream is
-    drawn in the same order either way, so the factors are the same with or without the thread.
+    They depend on no state, so for a big twin the next tick's are drawn while this tick runs, in a
+    worker thread (:mod:`twin.worker`): at 100,000 services that work was a fifth of the twin's tick.
+    The stream is drawn in the same order either way, so the factors are the same with or without it.
     """
 
     def __init__(self, rng: np.random.Generator, sigma: np.ndarray) -> None:
         self.rng, self.sigma = rng, sigma  # sigma: (2, services), p50's and p99's
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool = worker(sigma.shape[1], "jitter")
         self._next: Future | None = None
-        if sigma.shape[1] >= JITTER_THREAD_MIN:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="opstwin-jitter")
 
     def take(self) -> np.ndarray:
         """This tick's factors, shape (2, services); starts drawing the next tick's."""

@@ -1,0 +1,18 @@
+"""A worker thread for a big twin's side work, so it runs on a second core beside the tick.
+
+numpy releases the GIL while it draws random numbers and runs array loops, so work handed to a thread
+(the next tick's latency jitter, this tick's log lines while the telemetry noise is drawn) overlaps
+the main thread's. Only from THREADED_FROM services: below that a thread's hand-offs cost more than
+they save. Nothing drawn depends on the thread: each job draws from its own stream, in tick order.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+THREADED_FROM = 20_000  # services
+
+
+def worker(services: int, name: str) -> ThreadPoolExecutor | None:
+    """One worker thread for a twin of `services` services, or None (do the work inline) below THREADED_FROM."""
+    return ThreadPoolExecutor(1, thread_name_prefix=f"opstwin-{name}") if services >= THREADED_FROM else None
