@@ -44,9 +44,9 @@ def _causes_set_off(fault_type: str) -> set[str]:
     seen: set[str] = set()
     original = r.twin._logs
 
-    def spy(cause, lam, *rest):
+    def spy(cause, lam):
         seen.update(CAUSES[c] for c in np.unique(cause[lam > 0]))
-        return original(cause, lam, *rest)
+        return original(cause, lam)
 
     r.twin._logs = spy
     r.advance(600)

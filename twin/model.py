@@ -30,7 +30,6 @@ agents through the control plane (:mod:`twin.control`).
 from __future__ import annotations
 
 import math
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -48,7 +47,6 @@ from opstwin.twin.spec import (DeploymentSpec, LoadSpec, RandomDeploymentsSpec, 
                                VersionChanges)
 from opstwin.twin.telemetry import Frame
 from opstwin.twin.topology import Topology
-from opstwin.twin.worker import worker
 
 RESTART_SECONDS = 30.0  # a restarted or OOM-killed replica set is down this long
 TIMEOUT_SECONDS = 30.0
@@ -136,8 +134,6 @@ class Twin:
         self.tick_listeners: list[Callable[[Frame], None]] = []
         self._init_state()
         self.observer = Observer(self.telemetry, self.topo.n_services, seed)
-        self._worker = worker(self.topo.n_services, "logs")  # draws a tick's log lines beside its noise
-        self._logs_job: Future | None = None
         self._surges = self._plan_surges()
         for dep in [*deployments, *self._plan_deployments(random_deployments)]:
             self.env.process(self._deployment(dep))
@@ -228,9 +224,6 @@ class Twin:
         self.env.run(until=self.tick_count * self.tick_seconds)
         self.truth, self.health = self._compute()
         frame = self.frame = self.observer.observe(self.truth, self.tick_seconds)
-        if self._logs_job is not None:  # drawn in the worker while the observer ran
-            self.truth.logs = frame.logs = self._logs_job.result()
-            self._logs_job = None
         for listener in self.tick_listeners:
             listener(self.truth)
         return frame
@@ -366,14 +359,10 @@ class Twin:
             if on("disk_failed"):
                 bad = np.flatnonzero(self.disk_failed > 0)
                 disk_io[bad] = self.rng.poisson(50.0, len(bad))
-        # 7. logs: the dominant condition per service, counts drawn where one holds; in the worker
-        # thread for a big twin, while the observer draws the noise (nothing here changes until then)
-        conditions = (rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed, turned, dt)
-        batch = None
-        if self._worker is not None:
-            self._logs_job = self._worker.submit(self._draw_logs, conditions, self._snapshot("svc_host"))
-        else:
-            batch = self._draw_logs(conditions, self._snapshot("svc_host"))
+        # 7. logs: the dominant condition per service, counts drawn where one holds
+        log_cause, lam = self._log_conditions(rate, own_err, err, p99n, mem_per, oom, up, svc_full, svc_io, shed,
+                                              turned, dt)
+        batch = self._logs(log_cause, lam)
         # 8. health over entry services
         e = ei
         h = health(rate[e], err[e], np.maximum(p50n[e], 1e-6), np.maximum(p99n[e], 1e-6), self.slo[e])
@@ -437,12 +426,7 @@ class Twin:
             lam[oom] = self.replicas[oom]
         return tpl, lam
 
-    def _draw_logs(self, conditions: tuple, svc_host: np.ndarray) -> logs.LogBatch:
-        """This tick's lines from :meth:`_log_conditions`' arguments (one job for the worker thread)."""
-        cause, lam = self._log_conditions(*conditions)
-        return self._logs(cause, lam, svc_host)
-
-    def _logs(self, cause: np.ndarray, lam: np.ndarray, svc_host: np.ndarray) -> logs.LogBatch:
+    def _logs(self, cause: np.ndarray, lam: np.ndarray) -> logs.LogBatch:
         """Draw this tick's lines: the conditions' counts, split over their causes' templates, plus a low
         background of every template on every service."""
         where, counts = poisson_split(self.log_rng, lam)
@@ -455,7 +439,7 @@ class Twin:
         causes = np.concatenate([cause[where], np.full(total, logs.BACKGROUND)])
         svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, np.ones(total, np.int64)]), n)
         return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
-                             svc_host=svc_host)
+                             svc_host=self._snapshot("svc_host"))
 
     # ----------------------------------------------------------- confounders
     def _plan_surges(self) -> list[tuple[float, float, float, float, np.ndarray]]:
