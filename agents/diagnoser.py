@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import Alert, Diagnosis, IncidentUpdate, Message
@@ -138,7 +137,7 @@ class Diagnoser(Agent):
         caller of a component it covers showing only the symptoms a cascade gives (a caller
         with a problem of its own, a surge or its own error, is not explained by it). A caller
         found this way is added to the incident's covers, so the next check is a lookup."""
-        graph = self.reasoner.topo.graph
+        topo = self.reasoner.topo
         alert = self.anomalies.get(component)
         own = alert is not None and any(s in OWN or (s.startswith("log:") and s not in CASCADE) for s in alert.symptoms)
         for inc in self._live():
@@ -146,8 +145,8 @@ class Diagnoser(Agent):
                 continue
             if component in inc.covers and not (own and component not in inc.core):
                 return True
-            if not own and component in graph and any(c in graph and nx.has_path(graph, component, c)
-                                                       for c in inc.covers):
+            if not own and topo.is_service(component) and any(topo.is_service(c) and topo.reaches(component, c)
+                                                               for c in inc.covers):
                 inc.covers.add(component)
                 return True
         return False
@@ -227,11 +226,11 @@ class Diagnoser(Agent):
     def _supersede(self, ctx: Context, new: Incident) -> None:
         """Open incidents blamed on callers of the new root were its cascade, seen first:
         fold them into the new incident and tell the coordinator to stop working on them."""
-        graph = self.reasoner.topo.graph
-        if new.root not in graph:
+        topo = self.reasoner.topo
+        if not topo.is_service(new.root):
             return
         for inc in self._open():
-            if inc is not new and inc.root in graph and nx.has_path(graph, inc.root, new.root):
+            if inc is not new and topo.is_service(inc.root) and topo.reaches(inc.root, new.root):
                 inc.status = "superseded"
                 new.covers |= inc.covers
                 ctx.log("incident_superseded", incident=inc.id, by=new.id)

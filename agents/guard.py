@@ -49,7 +49,7 @@ KEPT_ON_REGRESSION = frozenset({"rollback_deployment", "revert_config", "rotate_
 
 def own_services(topo: Topology, target: str, cap: int = MAX_SCOPE) -> list[str]:
     """The services an action on `target` acts on directly: the service itself, or those on the host or disk."""
-    if target in topo.graph:
+    if topo.is_service(target):
         own = [target]
     elif target in topo.hosts:
         own = topo.services_on_host(target)

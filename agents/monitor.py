@@ -49,7 +49,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from opstwin.agents.base import Agent, Context
@@ -451,11 +450,7 @@ class Monitor(Agent):
             return frozenset()
         key = tuple(changed.tolist())
         if key != self._held_key:
-            graph, names = self.topo.graph, self.topo.services
-            held = {names[i] for i in key}
-            for name in list(held):
-                held |= nx.ancestors(graph, name)
-            self._held_key, self._held = key, frozenset(self.topo.index(n) for n in held)
+            self._held_key, self._held = key, frozenset(key) | frozenset(self.topo.upstream(changed).tolist())
         return self._held
 
     def _read_logs(self, f: Frame, candidates: np.ndarray) -> dict[int, list[str]]:

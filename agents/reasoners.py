@@ -54,7 +54,7 @@ def possible(topo: Topology, action: str, target: str) -> bool:
     """Whether the topology allows `action` on `target` at all: a failover needs a standby host (an
     impossible fix would only burn an attempt)."""
     if action == "failover":
-        return target in topo.graph and topo.service_spec(target).standby_host is not None
+        return topo.is_service(target) and topo.service_spec(target).standby_host is not None
     return True
 
 
@@ -108,7 +108,7 @@ class RulesReasoner:
         for root in sorted(c for c in surging if not any(p in surging for p in self.topo.dependents(c))):
             cands = self._candidate(root, "service", self._evidence([services[root]]), 1.0, exclude)
             if cands:
-                downstream = {d for d in nx.descendants(self.topo.graph, root) if d in services}
+                downstream = {d for d in self.topo.descendants(root) if d in services}
                 covers = {root} | downstream | self._upstream([root], services)
                 groups.append(RootGroup(cands[:3], covers, sorted(self._evidence([services[root]]))))
                 explained |= covers
@@ -184,8 +184,8 @@ class RulesReasoner:
         """Anomalous services that (transitively) call `members`."""
         out: set[str] = set()
         for m in members:
-            if m in self.topo.graph:
-                out |= {a for a in nx.ancestors(self.topo.graph, m) if a in services}
+            if self.topo.is_service(m):
+                out |= {a for a in self.topo.ancestors(m) if a in services}
         return out
 
     def _service_groups(self, rest: dict[str, Alert], exclude) -> list[RootGroup]:
@@ -193,7 +193,7 @@ class RulesReasoner:
         # Python's string hashing changes from process to process (logs then differed between runs)
         g = nx.DiGraph()
         g.add_nodes_from(sorted(rest, key=self.topo.index))
-        g.add_edges_from((u, v) for u in g for v in self.topo.graph.successors(u) if v in rest)
+        g.add_edges_from((u, v) for u in g for v in self.topo.dependencies(u) if v in rest)
         weights = {s: 1.0 + rest[s].severity for s in sorted(rest)}
         total = sum(weights.values())
         try:

@@ -79,6 +79,24 @@ def test_the_compiled_topology_is_the_one_the_networkx_build_gave(spec):
     assert sorted(topo.graph.edges) == sorted((s.name, d.service) for s in spec.services for d in s.dependencies())
 
 
+@pytest.mark.parametrize("spec", topologies(), ids=lambda s: f"{len(s.services)}-services")
+def test_call_graph_questions_answered_from_arrays_are_networkx_answers(spec):
+    """The team asks the compiled topology (no graph built at 100,000 services): the same answers."""
+    topo = Topology.build(spec)
+    graph = topo.graph
+    picks = topo.services[:: max(1, len(topo.services) // 40)]
+    for s in picks:
+        assert topo.is_service(s) and not topo.is_service(s + "-nope")
+        assert topo.ancestors(s) == nx.ancestors(graph, s) and topo.descendants(s) == nx.descendants(graph, s)
+        assert topo.dependents(s) == sorted(graph.predecessors(s))
+        assert topo.dependencies(s) == sorted(graph.successors(s))
+        for t in picks[:10]:
+            assert topo.reaches(s, t) == nx.has_path(graph, s, t)
+    idx = [topo.index(s) for s in picks[:5]]
+    expect = set().union(*(nx.ancestors(graph, s) for s in picks[:5]))
+    assert {topo.services[i] for i in topo.upstream(idx)} == expect
+
+
 def test_levels_are_longest_call_paths_and_a_cycle_is_none():
     # 0 -> 1 -> 2 and 0 -> 2: 2 is two calls deep
     assert dag.levels(3, np.array([0, 1, 0]), np.array([1, 2, 2])).tolist() == [0, 1, 2]

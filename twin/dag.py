@@ -37,3 +37,16 @@ def levels(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
 def _ramp(lengths: np.ndarray) -> np.ndarray:
     """0, 1, ..., k-1 for each span of length k, concatenated (positions within CSR row spans)."""
     return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def reachable(indptr: np.ndarray, indices: np.ndarray, start: np.ndarray | list[int]) -> np.ndarray:
+    """The nodes reachable from any of `start` along a CSR adjacency's rows, sorted; `start` itself only
+    where a path leads back to it. Breadth first, a frontier at a time (one gather per level)."""
+    seen = np.zeros(len(indptr) - 1, dtype=bool)
+    frontier = np.unique(np.asarray(start, dtype=np.int64))
+    while len(frontier):
+        lengths = indptr[frontier + 1] - indptr[frontier]
+        nxt = indices[np.repeat(indptr[frontier], lengths) + _ramp(lengths)]
+        frontier = np.unique(nxt[~seen[nxt]])
+        seen[frontier] = True
+    return np.flatnonzero(seen)

@@ -54,8 +54,9 @@ class Topology:
 
     @property
     def graph(self) -> nx.DiGraph:
-        """Edge a -> b: service a calls service b; attribute `calls`. Built on first use (the tick
-        needs only the arrays), nodes and edges in file order."""
+        """Edge a -> b: service a calls service b; attribute `calls`. Built on first use, nodes and edges
+        in file order: for what draws or walks the whole graph (the page, the naive bench); the team
+        asks the methods below, which need no graph."""
         if self._graph is None:
             graph = nx.DiGraph()
             with paused_gc():  # hundreds of thousands of dicts at 100,000 services: see twin/bulk.py
@@ -65,12 +66,43 @@ class Topology:
             object.__setattr__(self, "_graph", graph)
         return self._graph
 
+    # the call graph's questions, answered from the compiled arrays: a networkx graph of 100,000 services
+    # took most of a second to build, in the middle of a run, when the first alert asked one of them
+    def is_service(self, name: str) -> bool:
+        return name in self._svc_index
+
     def dependents(self, service: str) -> list[str]:
         """Services that call `service`, sorted by name."""
-        return sorted(self.graph.predecessors(service))
+        return sorted(self._names(self._row(self._called_by, service)))
 
     def dependencies(self, service: str) -> list[str]:
-        return sorted(self.graph.successors(service))
+        """Services `service` calls, sorted by name."""
+        return sorted(self._names(self._row(self._calls, service)))
+
+    def ancestors(self, service: str) -> set[str]:
+        """Every service that calls `service`, directly or not (as ``networkx.ancestors``)."""
+        return set(self._names(self.upstream([self.index(service)])))
+
+    def descendants(self, service: str) -> set[str]:
+        """Every service `service` calls, directly or not (as ``networkx.descendants``)."""
+        c = self._calls
+        return set(self._names(dag.reachable(c.indptr, c.indices, [self.index(service)])))
+
+    def reaches(self, caller: str, callee: str) -> bool:
+        """Whether `caller` is `callee` or calls it, directly or not (as ``networkx.has_path``)."""
+        return caller == callee or callee in self.descendants(caller)
+
+    def upstream(self, idx: np.ndarray | list[int]) -> np.ndarray:
+        """Indices of every service that calls one of the services `idx`, directly or not, sorted."""
+        c = self._called_by
+        return dag.reachable(c.indptr, c.indices, idx)
+
+    def _row(self, m: sp.csr_matrix, service: str) -> np.ndarray:
+        i = self.index(service)
+        return m.indices[m.indptr[i]:m.indptr[i + 1]]
+
+    def _names(self, idx: np.ndarray) -> list[str]:
+        return [self.services[i] for i in idx.tolist()]
 
     def services_on_host(self, host: str) -> list[str]:
         """The services placed on `host` in the spec, in index order (a migration is the twin's)."""
@@ -153,6 +185,8 @@ class Topology:
         object.__setattr__(topo, "_disk_index", disk_idx)
         object.__setattr__(topo, "_specs", specs)
         object.__setattr__(topo, "_graph", None)
+        object.__setattr__(topo, "_calls", calls)  # caller row, callee column
+        object.__setattr__(topo, "_called_by", callee_view)  # callee row, caller column
         object.__setattr__(topo, "_by_host", placement.group(svc_host, len(hosts)))
         object.__setattr__(topo, "_by_disk", placement.group(svc_disk + 1, len(disks) + 1))
         return topo

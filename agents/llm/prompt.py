@@ -149,7 +149,7 @@ class Case:
 
 
 def _kind(topo: Topology, component: str) -> str | None:
-    if component in topo.graph:
+    if topo.is_service(component):
         return "service"
     if component in topo.hosts:
         return "host"
@@ -182,7 +182,7 @@ def build_case(topo: Topology, covers: set[str], anomalies: dict[str, Alert], ex
             add(f"{comp} logged {count} lines like: {text[:MAX_TEMPLATE_CHARS]}")
         if a.deployed_ago is not None:
             add(f"{comp} was deployed {a.deployed_ago:g}s ago")
-        if a.kind == "service" and comp in topo.graph:
+        if a.kind == "service" and topo.is_service(comp):
             deps = sorted(topo.dependencies(comp))[:MAX_NEIGHBOURS]
             if deps:
                 add(f"{comp} calls {', '.join(d + (' (alerting)' if d in anomalies else '') for d in deps)}")
@@ -194,7 +194,7 @@ def build_case(topo: Topology, covers: set[str], anomalies: dict[str, Alert], ex
 
     names: list[str] = list(alerting)
     for comp in alerting:
-        if comp in topo.graph:
+        if topo.is_service(comp):
             spec = topo.service_spec(comp)
             for under in (anomalies[comp].host, spec.disk):
                 if under and under not in names:

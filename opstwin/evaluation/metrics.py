@@ -44,7 +44,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from opstwin.twin.events import kinds
@@ -77,9 +76,9 @@ def blast_radius(fault: dict[str, Any], topo: Topology) -> set[str]:
         roots |= set(topo.services_on_disk(target))
     radius = {target, *hosts, *roots}
     for r in roots:
-        radius |= nx.ancestors(topo.graph, r)
+        radius |= topo.ancestors(r)
         if fault["type"] in DOWNSTREAM:
-            radius |= nx.descendants(topo.graph, r)
+            radius |= topo.descendants(r)
     return radius
 
 
