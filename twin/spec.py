@@ -66,7 +66,9 @@ class ServiceSpec(Strict):
     entry: bool = Field(False, description="receives user traffic (health counts its requests)")
 
     def dependencies(self) -> list[Dependency]:
-        return [d if isinstance(d, Dependency) else Dependency(service=d) for d in self.depends_on]
+        # isinstance(d, str), not isinstance(d, Dependency): pydantic's model class check is slow enough
+        # that asking it for every call of 100,000 services took a second
+        return [Dependency(service=d) if isinstance(d, str) else d for d in self.depends_on]
 
 
 class GenerateSpec(Strict):

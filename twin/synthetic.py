@@ -58,9 +58,9 @@ def _generate(g: GenerateSpec, seed: int) -> TopologySpec:
     # occasional calls to shared deeper backends (calls = 0.1)
     deps_of: list[dict[int, float]] = [{} for _ in range(n)]
     for li in range(1, len(layer_sizes)):  # every service gets one caller in the layer above
-        lo, hi = starts[li - 1], starts[li]
-        for j in range(starts[li], starts[li + 1]):
-            deps_of[int(rng.integers(lo, hi))][j] = 1.0
+        callers = rng.integers(starts[li - 1], starts[li], size=starts[li + 1] - starts[li]).tolist()
+        for j, caller in enumerate(callers, start=int(starts[li])):
+            deps_of[caller][j] = 1.0
     for i in range(starts[-2]):
         children = deps_of[i]
         for j in children:
@@ -72,16 +72,18 @@ def _generate(g: GenerateSpec, seed: int) -> TopologySpec:
     dep0 = Dependency(service=names[0], calls=1.0)
     svc0 = ServiceSpec(name=names[0], host="host-0", standby_host=None, replicas=3, capacity=150.0, latency=0.005,
                        slo=1.0, disk="host-0-disk", depends_on=[], entry=True, write_per_request=500.0)
+    # capacity and latency per service: one array draw, the same numbers as a pair of draws per service
+    drawn = rng.uniform([150, 0.005], [400, 0.03], size=(n, 2)).tolist()
+    like_dep, like_svc = _Like(dep0, ("service", "calls")), _Like(svc0, (
+        "name", "host", "standby_host", "capacity", "latency", "slo", "disk", "depends_on", "entry"))
     for i, name in enumerate(names):
         li = layer_of[i]
-        deps = [_like(dep0, service=names[j], calls=round(c, 6)) for j, c in sorted(deps_of[i].items())]
+        deps = [like_dep(names[j], round(c, 6)) for j, c in sorted(deps_of[i].items())]
         host = int(placement[i])
         standby = (host + 1) % n_hosts if n_hosts > 1 else None
-        services.append(
-            _like(svc0, name=name, host=f"host-{host}", standby_host=f"host-{standby}" if standby is not None else None,
-                  capacity=float(rng.uniform(150, 400)), latency=float(rng.uniform(0.005, 0.03)),
-                  slo=1.0 if li == 0 else 0.5, disk=f"host-{host}-disk", depends_on=deps, entry=li == 0)
-        )
+        capacity, latency = drawn[i]
+        services.append(like_svc(name, f"host-{host}", f"host-{standby}" if standby is not None else None,
+                                 capacity, latency, 1.0 if li == 0 else 0.5, f"host-{host}-disk", deps, li == 0))
     return TopologySpec.model_construct(hosts=hosts, services=services)  # its checks hold by construction
 
 
@@ -99,6 +101,24 @@ def _like(proto: M, **values: Any) -> M:
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)
     return m
+
+
+class _Like:
+    """:func:`_like` for many copies of one prototype with the same fields set (positional values)."""
+
+    def __init__(self, proto: BaseModel, fields: tuple[str, ...]) -> None:
+        self.cls, self.base, self.fields = type(proto), proto.__dict__, fields
+        self.fields_set = proto.__pydantic_fields_set__ | set(fields)
+
+    def __call__(self, *values: Any) -> Any:
+        m = self.cls.__new__(self.cls)
+        fields = self.base.copy()
+        fields.update(zip(self.fields, values))
+        object.__setattr__(m, "__dict__", fields)
+        object.__setattr__(m, "__pydantic_fields_set__", set(self.fields_set))
+        object.__setattr__(m, "__pydantic_extra__", None)
+        object.__setattr__(m, "__pydantic_private__", None)
+        return m
 
 
 def default_rps(topology: TopologySpec) -> float:
