@@ -265,9 +265,12 @@ class Monitor(Agent):
         within MEMORY_HORIZON: a slow leak, seen before GC pauses and OOM kills show it. For a linear
         trend the slow EWMA lags the fast one by the difference of their time constants."""
         lag = max(MEMORY_SLOW, self.tick_seconds) - max(MEMORY_FAST, self.tick_seconds)
-        growth = (self._mem_fast - self._mem_slow) / max(lag, self.tick_seconds)
-        return ((growth > MEMORY_MIN_GROWTH) & (self._mem_fast + growth * MEMORY_HORIZON >= MEMORY_LIMIT)
-                & (self._mem_fast > self._mem_level + MEMORY_MIN_RISE) & steady_load)
+        out = np.zeros(len(self.idx), dtype=bool)
+        risen = np.flatnonzero(self._mem_fast > self._mem_level + MEMORY_MIN_RISE)  # few: the rest on them only
+        fast = self._mem_fast[risen]
+        growth = (fast - self._mem_slow[risen]) / max(lag, self.tick_seconds)
+        out[risen] = (growth > MEMORY_MIN_GROWTH) & (fast + growth * MEMORY_HORIZON >= MEMORY_LIMIT) & steady_load[risen]
+        return out
 
     def _latency_regression(self, f: Frame, raw_lat: np.ndarray, lat: np.ndarray,
                             steady_load: np.ndarray) -> np.ndarray:
@@ -282,9 +285,11 @@ class Monitor(Agent):
             self._lat_before[changed] = self._lat_slow[changed]
             self._deployed[changed] = deployed[changed]
         self._lat_slow += min(1.0, self.tick_seconds / LATENCY_BEFORE) * (raw_lat - self._lat_slow)
-        before = self._lat_before
-        return ((f.t - deployed < VERIFY_WINDOW) & (lat > REGRESSION_FACTOR * before)
-                & (lat > before + REGRESSION_MIN) & steady_load)
+        out = np.zeros(len(self.idx), dtype=bool)
+        recent = np.flatnonzero(f.t - deployed < VERIFY_WINDOW)  # few: the rest on them only
+        before, now = self._lat_before[recent], lat[recent]
+        out[recent] = (now > REGRESSION_FACTOR * before) & (now > before + REGRESSION_MIN) & steady_load[recent]
+        return out
 
     def _learn(self, f: Frame, X: np.ndarray) -> None:
         self._track_rate(f, np.zeros(len(self.idx), dtype=bool))
@@ -375,14 +380,18 @@ class Monitor(Agent):
         requests, failed = self._windowed_failures(f, err)
         expected = m[0] * requests
         many = failed > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
-        err = np.maximum(err, np.divide(failed, requests, out=np.zeros_like(failed), where=requests > 0))
+        # the error share's rules need `many` too: their share is worked out for those few services only
+        many_at = np.flatnonzero(many)
+        share = np.maximum(err[many_at], failed[many_at] / np.maximum(requests[many_at], 1e-300))
         # p99 over SLO as an SLO alert would see it: smoothed, so a noisy tick is not a breach; a
         # sample back within SLO is followed at once, so a fixed service clears as fast as before
         prev = self._lat_ewma if self._lat_ewma is not None else raw_lat
         smooth = prev + LATENCY_SMOOTHING * (raw_lat - prev)
         lat = self._lat_ewma = np.where((raw_lat <= 1.0) & (raw_lat < prev), raw_lat, smooth)
-        gross = raw_lat > self._lim_lat_gross
-        lat = np.maximum(lat, np.where(gross, raw_lat, 0.0))  # a gross jump needs no smoothing
+        gross = np.flatnonzero(raw_lat > self._lim_lat_gross)
+        if len(gross):  # a gross jump needs no smoothing
+            lat = lat.copy()
+            lat[gross] = np.maximum(lat[gross], raw_lat[gross])
         rate = f.rate[self.sel]
         spike = rate > 2.0 * self._rate_avg + 1.0
         self._track_rate(f, spike)
@@ -390,7 +399,7 @@ class Monitor(Agent):
         over_slo, down, restarts = lat > 1.0, down > 0, restarts > 0
         flags = {
             "rate_spike": spike,
-            "errors": (err > self._lim_err) & many,
+            "errors": self._at(many_at, share > self._lim_err[many_at]),
             "latency": over_slo | (lat > self._lim_lat),
             "memory": mem > MEMORY_LIMIT,  # normal use stays under 0.6 of the limit; GC pauses start at 0.8
             "memory_growth": self._memory_growth(steady_load),
@@ -402,8 +411,14 @@ class Monitor(Agent):
         # symptoms no healthy service shows, whatever its baseline: no second opinion needed
         self._sure = (down | restarts | over_slo | (lat > self._lim_lat_gross) | flags["memory_growth"]
                       | flags["latency_regression"]
-                      | ((err > self._lim_err_sure) & many))
+                      | self._at(many_at, share > self._lim_err_sure[many_at]))
         return flags
+
+    def _at(self, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """A flag over the shard: `values` at the positions `where`, False elsewhere."""
+        out = np.zeros(len(self.idx), dtype=bool)
+        out[where] = values
+        return out
 
     def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
         any_flag = np.zeros(len(self.idx), dtype=bool)
