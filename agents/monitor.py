@@ -177,6 +177,7 @@ class Monitor(Agent):
         self._sli_ring = np.ones((SLI_HISTORY, SLI_OBJECTIVES, n), dtype=bool)  # objectives of the last ticks
         self._sli_ticks = np.full(SLI_HISTORY, -1)
         self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
+        self._rate_seen = False  # whether _rate_avg holds a rate yet (then alpha is the hour's)
         self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
         self._mem_fast: np.ndarray | None = None  # memory smoothed over MEMORY_FAST and MEMORY_SLOW (the trend)
         self._mem_slow: np.ndarray | None = None
@@ -345,7 +346,8 @@ class Monitor(Agent):
 
     def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
         rate = f.rate[self.sel]
-        alpha = min(1.0, self.tick_seconds / 3600.0) if self._rate_avg.any() else 1.0
+        self._rate_seen = self._rate_seen or bool(self._rate_avg.any())  # once it holds a rate, it keeps one
+        alpha = min(1.0, self.tick_seconds / 3600.0) if self._rate_seen else 1.0
         if not spiking.any():  # the usual tick: one vector update, no masks
             self._rate_avg += alpha * (rate - self._rate_avg)
             return

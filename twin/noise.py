@@ -64,7 +64,7 @@ class Observer:
         gap = (self.rng.choice(n, size=int(self.rng.binomial(n, self.spec.scrape_gap)), replace=False)
                if self.spec.scrape_gap > 0 and n else None)
         if self.spec.noise > 0 and n:
-            error = self._errors(truth.rate * dt / self.spec.noise ** 2, np.clip(truth.error, 0.0, 1.0))
+            error = self._errors(truth.rate * (dt / self.spec.noise ** 2), np.clip(truth.error, 0.0, 1.0))
             jitter = self.jitter.take()
             p50 = np.minimum(truth.p50 * jitter[0], TIMEOUT_SECONDS)
             p99 = np.minimum(np.maximum(truth.p99 * jitter[1], p50), TIMEOUT_SECONDS)
@@ -88,12 +88,15 @@ class Observer:
         # where under half a failure is expected (most services): Poisson, the binomial's law in that
         # regime, drawn for all of them at once (see twin.rng.poisson_split)
         some, count_some = poisson_split(self.rng, np.where(big, 0.0, lam))
-        count = np.zeros(len(p))
-        count[some] = count_some
         big = np.flatnonzero(big)
-        if len(big):
-            count[big] = self.rng.binomial(np.round(trials[big]).astype(np.int64), p[big])
-        return np.divide(count, trials, out=p.copy(), where=trials >= 1).clip(0.0, 1.0)
+        count_big = self.rng.binomial(np.round(trials[big]).astype(np.int64), p[big]) if len(big) else big
+        # the share is 0 where nothing failed (most services), the truth where under one request was made
+        out = np.where(trials >= 1, 0.0, p)
+        at, count = np.concatenate([some, big]), np.concatenate([count_some, count_big])
+        counted = trials[at] >= 1
+        at, count = at[counted], count[counted]
+        out[at] = np.minimum(count / trials[at], 1.0)
+        return out
 
 
 class Jitter:
