@@ -138,6 +138,7 @@ class Diagnoser(Agent):
         with a problem of its own, a surge or its own error, is not explained by it). A caller
         found this way is added to the incident's covers, so the next check is a lookup."""
         topo = self.reasoner.topo
+        below: set[str] = set()  # what `component` calls, directly or not, and itself (asked when needed)
         alert = self.anomalies.get(component)
         own = alert is not None and any(s in OWN or (s.startswith("log:") and s not in CASCADE) for s in alert.symptoms)
         for inc in self._live():
@@ -145,10 +146,11 @@ class Diagnoser(Agent):
                 continue
             if component in inc.covers and not (own and component not in inc.core):
                 return True
-            if not own and topo.is_service(component) and any(topo.is_service(c) and topo.reaches(component, c)
-                                                               for c in inc.covers):
-                inc.covers.add(component)
-                return True
+            if not own and topo.is_service(component):
+                below = below or topo.descendants(component) | {component}  # once per check, not per cover
+                if any(c in below for c in inc.covers):
+                    inc.covers.add(component)
+                    return True
         return False
 
     def _resolve(self, ctx: Context) -> None:
@@ -229,8 +231,9 @@ class Diagnoser(Agent):
         topo = self.reasoner.topo
         if not topo.is_service(new.root):
             return
+        callers = topo.ancestors(new.root) | {new.root}  # what calls the new root, directly or not
         for inc in self._open():
-            if inc is not new and topo.is_service(inc.root) and topo.reaches(inc.root, new.root):
+            if inc is not new and inc.root in callers:
                 inc.status = "superseded"
                 new.covers |= inc.covers
                 ctx.log("incident_superseded", incident=inc.id, by=new.id)

@@ -90,8 +90,6 @@ def test_call_graph_questions_answered_from_arrays_are_networkx_answers(spec):
         assert topo.ancestors(s) == nx.ancestors(graph, s) and topo.descendants(s) == nx.descendants(graph, s)
         assert topo.dependents(s) == sorted(graph.predecessors(s))
         assert topo.dependencies(s) == sorted(graph.successors(s))
-        for t in picks[:10]:
-            assert topo.reaches(s, t) == nx.has_path(graph, s, t)
     idx = [topo.index(s) for s in picks[:5]]
     expect = set().union(*(nx.ancestors(graph, s) for s in picks[:5]))
     assert {topo.services[i] for i in topo.upstream(idx)} == expect

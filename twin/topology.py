@@ -88,10 +88,6 @@ class Topology:
         c = self._calls
         return set(self._names(dag.reachable(c.indptr, c.indices, [self.index(service)])))
 
-    def reaches(self, caller: str, callee: str) -> bool:
-        """Whether `caller` is `callee` or calls it, directly or not (as ``networkx.has_path``)."""
-        return caller == callee or callee in self.descendants(caller)
-
     def upstream(self, idx: np.ndarray | list[int]) -> np.ndarray:
         """Indices of every service that calls one of the services `idx`, directly or not, sorted."""
         c = self._called_by
