@@ -65,7 +65,9 @@ def s_memory_leak(r, t0, base):
     first_oom = int(np.argmax(np.diff(restarts) > 0))
     assert mem[:first_oom].max() > 0.9 and np.all(np.diff(mem[:first_oom]) > 0)  # climbing to the limit
     assert restarts[-1] - restarts[0] >= 4  # OOM kills of both replicas, more than once
-    assert r.lines("oom_killed", "api") > 0 and r.lines("gc_overhead", "api") > 0
+    # an OOM kill writes about `replicas` lines of the oom mix (oom_killed 0.4, oom 0.3, back_off, exit_code):
+    # three kills write no oom_killed line in about one run in ten (test_oom_kills_write_oom_killed_lines)
+    assert r.lines("oom_killed", "api") + r.lines("oom", "api") > 0 and r.lines("gc_overhead", "api") > 0
 
 
 def s_pool(r, t0, base):
@@ -168,8 +170,16 @@ def test_every_catalog_type_has_a_case():
     assert set(CASES) == set(CATALOG) and len(CATALOG) >= 12
 
 
-def _inject(name: str) -> tuple[Rig, Any, int, float, dict]:
-    r = rig()
+def test_oom_kills_write_oom_killed_lines():
+    """Over a few seeds (one run's three kills draw none about one time in ten), OOM kills write
+    `oom_killed` lines, on most seeds."""
+    seeds = range(1, 7)
+    drawn = [_inject("memory_leak", seed)[0].lines("oom_killed", "api") for seed in seeds]
+    assert sum(1 for k in drawn if k > 0) >= len(seeds) - 2, drawn
+
+
+def _inject(name: str, seed: int = 1) -> tuple[Rig, Any, int, float, dict]:
+    r = rig(seed=seed)
     r.advance(BEFORE)
     h0 = r.mean_health(120)
     base = _baseline(r)
