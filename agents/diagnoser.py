@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from opstwin.agents.base import Agent, Context
 from opstwin.agents.messages import Alert, Diagnosis, IncidentUpdate, Message
 from opstwin.agents.reasoners import Reasoner
