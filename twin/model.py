@@ -395,8 +395,9 @@ class Twin:
         return log_ok
 
     def _log_conditions(self, rate, own_err, err, p99, mem, oom, up, svc_full, svc_io, shed, turned, dt):
-        """Per service: the cause of its dominant condition (:data:`twin.logs.CAUSES`) and the expected
-        WARN/ERROR line count.
+        """Per service the expected WARN/ERROR line count, and a function giving the cause of the dominant
+        condition (:data:`twin.logs.CAUSES`) of the services asked about: those that drew lines, a few
+        thousand of 100,000 (working causes out for all of them was a dozen passes over the estate).
 
         Lines come from errors (one per LOG_LINES_PER_ERROR failed requests), slow requests,
         memory pressure and replicas that are down; the cause is the most specific condition that
@@ -404,42 +405,48 @@ class Twin:
         drawn afterwards (:func:`twin.logs.draw`), from mixes that share templates between causes.
         """
         on = self.effects.active
-        tpl = np.full(len(rate), C["error"], dtype=np.int64)
         lam = rate * err * (dt * LOG_LINES_PER_ERROR)
-        if turned is not None:  # a rate limiter's rejections write 429 warnings, not server errors
-            tpl[turned > 0.5 * own_err] = C["limited"]
         slow = p99 > self.slo
         if slow.any():
-            tpl[slow] = C["slow"]
             lam[slow] += rate[slow] * (dt * SLOW_LINES_PER_REQUEST)
         pressure = mem > 0.85 * self.mem_limit
         if pressure.any():
-            tpl[pressure] = C["memory"]
             lam[pressure] += 1.0
-        dep_err = (err - own_err) > 0.01
-        tpl[dep_err] = C["upstream"]
-        tpl[shed > 0.01] = C["overload"]
         down = ~up
-        tpl[down] = C["down"]
-        if on("svc_log"):
-            mask = self.svc_log >= 0
-            tpl[mask] = self.svc_log[mask].astype(np.int64)
-        if svc_full is not None:
-            tpl[svc_full] = C["disk_full"]
-        if svc_io is not None:
-            tpl[svc_io] = C["io_error"]
-        if on("host_down"):
-            tpl[(self.host_down > 0)[self.svc_host]] = C["unreachable"]
         if down.any():
             lam[down] = np.maximum(lam[down], 5.0)
         if on("svc_crash_rate"):  # a crashing replica writes its last words and the kubelet's back-off
             lam += self.svc_crash_rate * dt * CRASH_LINES
         if oom.any():
-            tpl[oom] = C["oom"]
             lam[oom] = self.replicas[oom]
-        return tpl, lam
+        svc_log = self.svc_log if on("svc_log") else None
+        host_down = self.host_down if on("host_down") else None
 
-    def _logs(self, cause: np.ndarray, lam: np.ndarray) -> logs.LogBatch:
+        def causes(at: np.ndarray) -> np.ndarray:
+            """The causes of services `at` (asked within this tick); a later condition overrides an earlier one."""
+            tpl = np.full(len(at), C["error"], dtype=np.int64)
+            if turned is not None:  # a rate limiter's rejections write 429 warnings, not server errors
+                tpl[turned[at] > 0.5 * own_err[at]] = C["limited"]
+            tpl[slow[at]] = C["slow"]
+            tpl[pressure[at]] = C["memory"]
+            tpl[(err[at] - own_err[at]) > 0.01] = C["upstream"]
+            tpl[shed[at] > 0.01] = C["overload"]
+            tpl[down[at]] = C["down"]
+            if svc_log is not None:
+                tag = svc_log[at]
+                tpl[tag >= 0] = tag[tag >= 0].astype(np.int64)
+            if svc_full is not None:
+                tpl[svc_full[at]] = C["disk_full"]
+            if svc_io is not None:
+                tpl[svc_io[at]] = C["io_error"]
+            if host_down is not None:
+                tpl[host_down[self.svc_host[at]] > 0] = C["unreachable"]
+            tpl[oom[at]] = C["oom"]
+            return tpl
+
+        return causes, lam
+
+    def _logs(self, cause: Callable[[np.ndarray], np.ndarray], lam: np.ndarray) -> logs.LogBatch:
         """Draw this tick's lines: the conditions' counts, split over their causes' templates, plus a low
         background of every template on every service."""
         where, counts = poisson_split(self.log_rng, lam)
@@ -449,7 +456,7 @@ class Twin:
         total = int(self.log_rng.poisson(self.log_background * n)) if self.log_background > 0 else 0
         bg_at = np.sort(self.log_rng.integers(n, size=total))
         services = np.concatenate([where, bg_at])
-        causes = np.concatenate([cause[where], np.full(total, logs.BACKGROUND)])
+        causes = np.concatenate([cause(where), np.full(total, logs.BACKGROUND)])
         svc, tpl, cnt = logs.draw(self.log_rng, services, causes, np.concatenate([counts, np.ones(total, np.int64)]), n)
         return logs.LogBatch(svc, tpl, cnt, seed=self.seed, tick=self.tick_count, t=self.now, topo=self.topo,
                              svc_host=self._snapshot("svc_host"))
