@@ -185,6 +185,8 @@ class Monitor(Agent):
         self._lat_slow: np.ndarray | None = None  # p99/SLO averaged over LATENCY_BEFORE
         self._lat_before = np.zeros(n)  # the slow average when each service's version last changed
         self._deployed = np.full(n, -np.inf)  # each service's last version change seen
+        self._deployed_seen: np.ndarray | None = None  # the frame array it was read from (see _latency_regression)
+        self._recent = np.zeros(0, dtype=np.int64)  # services whose version changed within VERIFY_WINDOW
         self._prev_disk = np.zeros(len(self.disks))
         self._disk_growth = np.zeros(len(self.disks))
         self.mean = self.std = None
@@ -267,7 +269,7 @@ class Monitor(Agent):
         trend the slow EWMA lags the fast one by the difference of their time constants."""
         lag = max(MEMORY_SLOW, self.tick_seconds) - max(MEMORY_FAST, self.tick_seconds)
         out = np.zeros(len(self.idx), dtype=bool)
-        risen = np.flatnonzero(self._mem_fast > self._mem_level + MEMORY_MIN_RISE)  # few: the rest on them only
+        risen = np.flatnonzero(self._mem_fast > self._mem_risen)  # few: the rest on them only
         fast = self._mem_fast[risen]
         growth = (fast - self._mem_slow[risen]) / max(lag, self.tick_seconds)
         out[risen] = (growth > MEMORY_MIN_GROWTH) & (fast + growth * MEMORY_HORIZON >= MEMORY_LIMIT) & steady_load[risen]
@@ -280,14 +282,20 @@ class Monitor(Agent):
         one still within its SLO (a surge slows everything, so it does not count)."""
         if self._lat_slow is None:
             self._lat_slow = raw_lat.copy()
-        deployed = f.deployed_at[self.sel]
-        changed = np.flatnonzero(deployed != self._deployed)
-        if len(changed):  # a new version: remember how it was before
-            self._lat_before[changed] = self._lat_slow[changed]
-            self._deployed[changed] = deployed[changed]
+        if f.deployed_at is self._deployed_seen and not f.deployed_at.flags.writeable:
+            # the twin's read-only snapshot of last tick (a new one whenever a version changes): no change,
+            # and the recent changes can only have aged (two passes over 100,000 services saved a tick)
+            recent = self._recent[f.t - self._deployed[self._recent] < VERIFY_WINDOW]
+        else:
+            deployed = f.deployed_at[self.sel]
+            changed = np.flatnonzero(deployed != self._deployed)
+            if len(changed):  # a new version: remember how it was before
+                self._lat_before[changed] = self._lat_slow[changed]
+                self._deployed[changed] = deployed[changed]
+            recent = np.flatnonzero(f.t - deployed < VERIFY_WINDOW)  # few: the rest on them only
+        self._deployed_seen, self._recent = f.deployed_at, recent
         self._lat_slow += min(1.0, self.tick_seconds / LATENCY_BEFORE) * (raw_lat - self._lat_slow)
         out = np.zeros(len(self.idx), dtype=bool)
-        recent = np.flatnonzero(f.t - deployed < VERIFY_WINDOW)  # few: the rest on them only
         before, now = self._lat_before[recent], lat[recent]
         out[recent] = (now > REGRESSION_FACTOR * before) & (now > before + REGRESSION_MIN) & steady_load[recent]
         return out
@@ -342,7 +350,7 @@ class Monitor(Agent):
         self._lim_lat_gross = 5 * m[1]
         self._lim_lines = m[2] + 5 * np.sqrt(m[2] + 1) + 3
         self._lim_sli_err = np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * m[0])
-        self._mem_level = self._mem_sum / max(self._count, 1)
+        self._mem_risen = self._mem_sum / max(self._count, 1) + MEMORY_MIN_RISE  # warm-up level + the rule's rise
 
     def _track_rate(self, f: Frame, spiking: np.ndarray) -> None:
         rate = f.rate[self.sel]
@@ -380,10 +388,12 @@ class Monitor(Agent):
         # counted over the last ERROR_WINDOW ticks, as a burn-rate alert would: a quiet service that fails
         # one request in five shows a failure or two a tick, and then none
         requests, failed = self._windowed_failures(f, err)
-        expected = m[0] * requests
-        many = failed > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0
-        # the error share's rules need `many` too: their share is worked out for those few services only
-        many_at = np.flatnonzero(many)
+        # the bound is at least ERROR_COUNT_SIGMAS + 1 failures (the baseline's count is >= 0), which
+        # few services reach: the bound is worked out for those only (its six passes over 100,000
+        # services were a tenth of the screen); the error share's rules need these services too
+        some = np.flatnonzero(failed > ERROR_COUNT_SIGMAS + 1.0)
+        expected = m[0][some] * requests[some]
+        many_at = some[failed[some] > expected + ERROR_COUNT_SIGMAS * np.sqrt(expected + 1.0) + 1.0]
         share = np.maximum(err[many_at], failed[many_at] / np.maximum(requests[many_at], 1e-300))
         # p99 over SLO as an SLO alert would see it: smoothed, so a noisy tick is not a breach; a
         # sample back within SLO is followed at once, so a fixed service clears as fast as before
@@ -410,10 +420,11 @@ class Monitor(Agent):
             "down": down,
             "logs": lines > self._lim_lines,
         }
-        # symptoms no healthy service shows, whatever its baseline: no second opinion needed
-        self._sure = (down | restarts | over_slo | (lat > self._lim_lat_gross) | flags["memory_growth"]
-                      | flags["latency_regression"]
-                      | self._at(many_at, share > self._lim_err_sure[many_at]))
+        # symptoms no healthy service shows, whatever its baseline: no second opinion needed (asked of the
+        # few services flagged or tracked: see _update_services)
+        sure_errors = self._at(many_at, share > self._lim_err_sure[many_at])
+        self._sure = lambda at: (down[at] | restarts[at] | over_slo[at] | (lat[at] > self._lim_lat_gross[at])
+                                 | flags["memory_growth"][at] | flags["latency_regression"][at] | sure_errors[at])
         return flags
 
     def _at(self, where: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -427,14 +438,15 @@ class Monitor(Agent):
         for v in flags.values():
             any_flag |= v
         candidates = np.flatnonzero(any_flag)
-        confirmed = np.zeros(len(self.idx), dtype=bool)
-        if len(candidates):
-            confirmed |= self._sure  # gross symptoms need no second opinion ...
-            borderline = candidates[~self._sure[candidates]]
-            if len(borderline):  # ... the learned detector decides the rest (one call: its overhead is fixed)
-                confirmed[borderline] = self.detector.anomalous(self._normalized(X[:, borderline], borderline))
         # components whose state may change: flagged now, or tracked
         touched = set(candidates.tolist()) | {k[1] for k in self.tracks if k[0] == "service"}
+        confirmed = np.zeros(len(self.idx), dtype=bool)
+        if len(candidates):
+            at = np.array(sorted(touched), dtype=np.int64)
+            confirmed[at] = self._sure(at)  # gross symptoms need no second opinion ...
+            borderline = candidates[~confirmed[candidates]]
+            if len(borderline):  # ... the learned detector decides the rest (one call: its overhead is fixed)
+                confirmed[borderline] = self.detector.anomalous(self._normalized(X[:, borderline], borderline))
         novel = self._read_logs(f, candidates)
         held = self._in_change(f) if len(candidates) else frozenset()
         for j in sorted(touched):
