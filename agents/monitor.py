@@ -164,13 +164,14 @@ class Monitor(Agent):
         self.slo = np.asarray(slo, dtype=float)[self.idx]
         n = len(self.idx)
         self.sel = _selector(self.idx)  # the shard as a slice where it is one: frame columns read as views
-        self._X = np.zeros((6, n))  # this tick's features (see _features), overwritten every tick
+        self._X = [np.zeros(n) for _ in range(6)]  # this tick's features (see _features), rewritten every tick
         self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
         self._sq = np.zeros((3, n))
         self._count = 0
         self._train: list[np.ndarray] = []
         self._prev_restarts = np.zeros(n)
-        self._restart_ring = np.zeros((RESTART_WINDOW, n))
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
+        self._restart_ring = [empty] * RESTART_WINDOW  # per tick, the services whose restarts rose, and by how much
         self._req_ring = np.zeros((ERROR_WINDOW, n))  # requests and failed requests per tick, for windowed errors
         self._fail_ring = np.zeros((ERROR_WINDOW, n))
         self._requests, self._failed = np.zeros(n), np.zeros(n)  # the rings' sums (see _windowed_failures)
@@ -198,27 +199,36 @@ class Monitor(Agent):
         self._signals = _Window()  # (service, signal) lines read
         self._templates = _Window()  # (service, drain3 cluster) lines read
         self.fitted = False
-        self._latest: np.ndarray | None = None  # the last frame's features (for SLI answers)
+        self._latest: list[np.ndarray] | None = None  # the last frame's features (for SLI answers)
 
     # ------------------------------------------------------------ features
-    def _features(self, f: Frame) -> np.ndarray:
-        """Rows error, p99/SLO, ERROR lines, memory, restarts, down per service of the shard, written
-        into one preallocated array from views of the frame (no per-tick gathers or stacking at
-        100,000 services). It is overwritten next tick: copy what you keep."""
+    def _features(self, f: Frame) -> list[np.ndarray]:
+        """Rows error, p99/SLO, ERROR lines, memory, restarts, down per service of the shard: views of the
+        frame where it holds them (a shard is a slice of it), the rest written into preallocated rows (no
+        per-tick gathers or stacking at 100,000 services). Read-only; rewritten next tick: copy what you keep."""
         i, X = self.sel, self._X
-        restarts, slot = f.restarts[i], self._restart_ring[f.tick % RESTART_WINDOW]
         # restarts over a window (a partial crash loop restarts every few ticks), kept as a running sum in
-        # X[4]: restart counts are whole numbers, so adding and removing them is exact
-        X[4] -= slot
-        np.subtract(restarts, self._prev_restarts, out=slot)
-        X[4] += slot
-        self._prev_restarts[...] = restarts
+        # X[4] updated where restarts rose (few services): counts are whole numbers, so this is exact
+        k = f.tick % RESTART_WINDOW
+        gone, dropped = self._restart_ring[k]
+        X[4][gone] -= dropped
+        restarts = f.restarts[i]
+        rose = np.flatnonzero(restarts != self._prev_restarts)
+        delta = restarts[rose] - self._prev_restarts[rose]
+        X[4][rose] += delta
+        self._prev_restarts[rose] = restarts[rose]
+        self._restart_ring[k] = (rose, delta)
         X[0] = f.error[i]
         np.divide(f.p99[i], self.slo, out=X[1])
-        X[2] = f.logs.volume(len(f.rate), "ERROR")[i] if self.spec.logs else 0.0
+        X[2] = f.logs.volume(len(f.rate), "ERROR")[i] if self.spec.logs else np.zeros(len(self.idx))
         X[3] = f.memory[i]
         np.logical_not(f.up[i], out=X[5], casting="unsafe")
         return X
+
+    @staticmethod
+    def _columns(X: list[np.ndarray], at: np.ndarray) -> np.ndarray:
+        """The features of the services `at`, as a (features, services) array."""
+        return np.stack([row[at] for row in X])
 
     def _normalized(self, X: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Per-service normalization of the services `cols`, so one model serves a whole shard."""
@@ -250,7 +260,7 @@ class Monitor(Agent):
         self._update_hosts(f)
         return bool(self.pending)
 
-    def _track_memory(self, X: np.ndarray) -> None:
+    def _track_memory(self, X: list[np.ndarray]) -> None:
         """Update the memory EWMAs; a service that is down or restarted lately starts its trend
         afresh (a fresh process refilling its caches is not a leak)."""
         mem = X[3]
@@ -300,15 +310,16 @@ class Monitor(Agent):
         out[recent] = (now > REGRESSION_FACTOR * before) & (now > before + REGRESSION_MIN) & steady_load[recent]
         return out
 
-    def _learn(self, f: Frame, X: np.ndarray) -> None:
+    def _learn(self, f: Frame, X: list[np.ndarray]) -> None:
         self._track_rate(f, np.zeros(len(self.idx), dtype=bool))
         self._mem_sum += X[3]
-        self._sum += X[:3]
-        self._sq += X[:3] ** 2
+        for k in range(3):
+            self._sum[k] += X[k]
+            self._sq[k] += X[k] ** 2
         self._count += 1
         if f.tick > 2:  # rows for the learned model: a seeded sample of services per tick
             take = np.sort(self.rng.choice(len(self.idx), size=min(len(self.idx), 64), replace=False))
-            self._train.append((X[:, take], take))
+            self._train.append((self._columns(X, take), take))
         self._prev_disk = f.disk_used[self.disks].copy()
         self._rtt_sum += f.host_rtt[self.hosts]
         self._rtt_base = self._rtt_sum / self._count
@@ -380,7 +391,7 @@ class Monitor(Agent):
             self._failed += fail
         return self._requests, self._failed
 
-    def _screen(self, f: Frame, X: np.ndarray) -> dict[str, np.ndarray]:
+    def _screen(self, f: Frame, X: list[np.ndarray]) -> dict[str, np.ndarray]:
         err, raw_lat, lines, mem, restarts, down = X
         m = self.mean
         # failed requests, not only their share: on a service with few requests one failure is a
@@ -433,7 +444,7 @@ class Monitor(Agent):
         out[where] = values
         return out
 
-    def _update_services(self, f: Frame, X: np.ndarray, flags: dict[str, np.ndarray]) -> None:
+    def _update_services(self, f: Frame, X: list[np.ndarray], flags: dict[str, np.ndarray]) -> None:
         any_flag = np.zeros(len(self.idx), dtype=bool)
         for v in flags.values():
             any_flag |= v
@@ -446,7 +457,7 @@ class Monitor(Agent):
             confirmed[at] = self._sure(at)  # gross symptoms need no second opinion ...
             borderline = candidates[~confirmed[candidates]]
             if len(borderline):  # ... the learned detector decides the rest (one call: its overhead is fixed)
-                confirmed[borderline] = self.detector.anomalous(self._normalized(X[:, borderline], borderline))
+                confirmed[borderline] = self.detector.anomalous(self._normalized(self._columns(X, borderline), borderline))
         novel = self._read_logs(f, candidates)
         held = self._in_change(f) if len(candidates) else frozenset()
         for j in sorted(touched):
@@ -520,14 +531,14 @@ class Monitor(Agent):
                 out.setdefault(j, []).append("log:" + signal)
         return out
 
-    def _service_alert(self, f: Frame, X: np.ndarray, j: int, symptoms: list[str], cleared: bool = False) -> Alert:
+    def _service_alert(self, f: Frame, X: list[np.ndarray], j: int, symptoms: list[str], cleared: bool = False) -> Alert:
         i = int(self.idx[j])
         ago = f.t - f.deployed_at[i]
-        sev = float(max(X[0, j] * 10, X[1, j], X[3, j], X[5, j]))
+        sev = float(max(X[0][j] * 10, X[1][j], X[3][j], X[5][j]))
         return Alert(
             component=self.topo.services[i], kind="service", symptoms=sorted(set(symptoms)), severity=round(sev, 4),
-            values={"error": round(float(X[0, j]), 4), "p99_slo": round(float(X[1, j]), 4),
-                    "memory": round(float(X[3, j]), 4), "restarts": float(X[4, j]), "up": float(1 - X[5, j])},
+            values={"error": round(float(X[0][j]), 4), "p99_slo": round(float(X[1][j]), 4),
+                    "memory": round(float(X[3][j]), 4), "restarts": float(X[4][j]), "up": float(1 - X[5][j])},
             host=self.topo.hosts[f.svc_host[i]],
             deployed_ago=round(float(ago), 1) if ago <= RECENT_DEPLOY else None,
             cleared=cleared, logs={} if cleared else self._top_templates(j),
