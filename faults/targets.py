@@ -11,7 +11,7 @@ import numpy as np
 
 from opstwin.faults.catalog import CATALOG
 from opstwin.faults.spec import FaultsSpec
-from opstwin.twin.spec import TopologySpec
+from opstwin.twin.spec import Calls, TopologySpec
 
 
 class Names:
@@ -37,23 +37,20 @@ class Names:
         for i, h in enumerate(self.host):
             self._position.setdefault(h, i)
         pos = self._position
-        host_at = {s.name: pos.get(s.host, -1) for s in topology.services}  # -1: not a known host
+        calls = Calls.of(topology)
+        # each service's host (-1: not a known host), as the last service of its name has it (as a dict keeps)
+        host_of = np.array([pos.get(s.host, -1) for s in topology.services] + [-1], dtype=np.int64)
+        last = np.array([calls.index[s.name] for s in topology.services] + [-1], dtype=np.int64)
         self.entries = [s.name for s in topology.services if s.entry]
-        self.called: set[str] = set()
-        src: list[int] = []  # per call, the caller's and the callee's host
-        dst: list[int] = []
-        for s in topology.services:
-            a = host_at[s.name]
-            for d in s.dependencies():
-                self.called.add(d.service)
-                src.append(a)
-                dst.append(host_at.get(d.service, -1))
+        self.called: set[str] = set(calls.callee_names)
+        src = host_of[last[calls.caller]]  # per call, the caller's and the callee's host (-1: none)
+        dst = host_of[calls.callee]  # an unknown callee is -1: the padding's -1
         if not self.entries:  # as the twin: services nothing calls are the entry points
             self.entries = [s for s in self.service if s not in self.called]
         self.busy_hosts = {s.host for s in topology.services}
         self.busy_disks = {s.disk for s in topology.services if s.disk}
         # hosts that exchange calls, both ways, as sorted (host, partner) pairs: partners are a slice
-        a, b = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+        a, b = src, dst
         cross = (a >= 0) & (b >= 0) & (a != b)
         h = max(len(self.host), 1)
         pairs = np.unique(np.concatenate([a[cross] * h + b[cross], b[cross] * h + a[cross]]))

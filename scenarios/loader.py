@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from opstwin.faults.targets import fault_errors
+from opstwin.faults.targets import Names, fault_errors
 from opstwin.agents.policies import PolicyError, check_policy
 from opstwin.scenarios.errors import Problem, ScenarioError
 from opstwin.scenarios.limits import LimitError, parse_yaml, read_capped, size_errors
@@ -154,8 +154,7 @@ def parse(data: Any, file: str = "<scenario>", lines: dict[Path_, int] | None = 
 def extra_checks(scenario: Scenario) -> list[tuple[str, str]]:
     """Cross-checks between sections (load weights, deployment times, fault targets, action names)."""
     names = {s.name for s in scenario.topology.services}
-    called = {d.service for s in scenario.topology.services for d in s.dependencies()}
-    entries = {s.name for s in scenario.topology.services if s.entry} or names - called  # as the twin decides
+    entries = set(Names.of(scenario.topology).entries)  # as the twin decides
     out = []
     for key in scenario.load.weights:
         if key not in names:

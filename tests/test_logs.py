@@ -45,7 +45,7 @@ def _causes_set_off(fault_type: str) -> set[str]:
     original = r.twin._logs
 
     def spy(cause, lam):
-        seen.update(CAUSES[c] for c in np.unique(cause[lam > 0]))
+        seen.update(CAUSES[c] for c in np.unique(cause(np.flatnonzero(lam > 0))))  # cause: of the services asked
         return original(cause, lam)
 
     r.twin._logs = spy

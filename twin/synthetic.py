@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from opstwin.twin.bulk import paused_gc
 from opstwin.twin.rng import generator
-from opstwin.twin.spec import Dependency, DiskSpec, GenerateSpec, HostSpec, ServiceSpec, TopologySpec
+from opstwin.twin.spec import Calls, Dependency, DiskSpec, GenerateSpec, HostSpec, ServiceSpec, TopologySpec
 
 
 def generate(g: GenerateSpec, seed: int) -> TopologySpec:
@@ -118,17 +118,14 @@ def default_rps(topology: TopologySpec) -> float:
 
     services = topology.services
     n = len(services)
-    index = {s.name: i for i, s in enumerate(services)}
-    rows, cols, vals = [], [], []
-    for i, s in enumerate(services):
-        for d in s.dependencies():
-            rows.append(i)
-            cols.append(index[d.service])
-            vals.append(d.calls)
+    table = Calls.of(topology)  # walked once: the scenario's checks and the twin read the same calls
+    rows, cols, vals = table.caller, table.callee, table.calls
+    if (cols < 0).any():
+        raise ValueError(f"unknown service {table.callee_names[int(np.argmax(cols < 0))]!r} in a service's depends_on")
     callee = sp.csr_matrix((vals, (cols, rows)), shape=(n, n))  # callee row, caller column
     entry = np.array([s.entry for s in services], dtype=bool)
     if not entry.any():  # as the twin: what nothing calls is user-facing
-        entry = np.bincount(np.array(cols, dtype=np.int64), minlength=n) == 0
+        entry = np.bincount(cols, minlength=n) == 0
     start = entry / max(int(entry.sum()), 1)
     rate = start
     for _ in range(n + 1):

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from opstwin.twin import dag, placement
 from opstwin.twin.bulk import paused_gc
-from opstwin.twin.spec import ServiceSpec, TopologySpec
+from opstwin.twin.spec import Calls, ServiceSpec, TopologySpec
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,11 @@ class Topology:
         where it counts, so 100,000 services compile in about a second."""
         specs = {s.name: s for s in spec.services}
         names = [s.name for s in spec.services]  # file order
-        order = {name: i for i, name in enumerate(names)}
-        src, dst, calls_of = [], [], []  # calls in file order of callers, then as listed
-        for i, s in enumerate(spec.services):
-            for d in s.dependencies():
-                src.append(i)
-                dst.append(order[d.service])
-                calls_of.append(d.calls)
+        table = Calls.of(spec)  # calls in file order of callers, then as listed
+        if (table.callee < 0).any():
+            raise ValueError("a service calls an unknown service; check it with twin.spec.reference_errors first")
         n = len(names)
-        src_f, dst_f = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+        src_f, dst_f, calls_of = table.caller, table.callee, table.calls
         level_f = dag.levels(n, src_f, dst_f)
         if level_f is None:
             raise ValueError("the dependency graph has a cycle; check it with twin.spec.reference_errors first")
@@ -151,7 +147,7 @@ class Topology:
         # dependencies per service in index order: a padded table and a sparse calls matrix
         rows, cols = rank[src_f], rank[dst_f]
         by = np.lexsort((cols, rows))
-        rows, cols, vals = rows[by], cols[by], np.array(calls_of, dtype=np.float64)[by]
+        rows, cols, vals = rows[by], cols[by], calls_of[by]
         degree = np.bincount(rows, minlength=n)
         width = int(degree.max()) if len(rows) else 0
         width = width or 1
