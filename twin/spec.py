@@ -272,16 +272,16 @@ def reference_errors(topology: TopologySpec, deployments: list[DeploymentSpec] =
             disks[d.name] = i
     services = {}
     for i, s in enumerate(topology.services):
-        p = f"topology.services[{i}]"
         if s.name in services:
-            errors.append((f"{p}.name", f"duplicate service {s.name!r}"))
+            errors.append((f"topology.services[{i}].name", f"duplicate service {s.name!r}"))
         services[s.name] = i
         if s.host not in hosts:
-            errors.append((f"{p}.host", f"unknown host {s.host!r}; expected one of the topology's hosts"))
+            errors.append((f"topology.services[{i}].host",
+                           f"unknown host {s.host!r}; expected one of the topology's hosts"))
         if s.standby_host is not None and s.standby_host not in hosts:
-            errors.append((f"{p}.standby_host", f"unknown host {s.standby_host!r}"))
+            errors.append((f"topology.services[{i}].standby_host", f"unknown host {s.standby_host!r}"))
         if s.disk is not None and s.disk not in disks:
-            errors.append((f"{p}.disk", f"unknown disk {s.disk!r}"))
+            errors.append((f"topology.services[{i}].disk", f"unknown disk {s.disk!r}"))
     table = Calls.of(topology)
     caller, callee = table.caller, table.callee
     if (len(services) == len(topology.services) and bool((callee >= 0).all()) and not (callee == caller).any()
