@@ -226,7 +226,7 @@ class Calls:
     validation; a different services list or length is a different spec).
     """
 
-    _last: tuple[tuple[int, int, int], "Calls"] | None = None
+    _last: tuple[tuple[int, int, int], Calls] | None = None
 
     @classmethod
     def of(cls, topology: TopologySpec) -> Calls:
