@@ -22,7 +22,7 @@ from opstwin.scenarios.loader import load
 from opstwin.twin import dag
 from opstwin.twin.bulk import paused_gc
 from opstwin.twin.model import Twin
-from opstwin.twin.spec import GenerateSpec, LoadSpec, TopologySpec, reference_errors
+from opstwin.twin.spec import Calls, GenerateSpec, LoadSpec, TopologySpec, reference_errors
 from opstwin.twin.synthetic import default_rps, generate
 from opstwin.twin.topology import Topology
 
@@ -206,3 +206,54 @@ def test_the_gc_pause_is_restored_even_when_the_build_fails():
         assert not gc.isenabled()
         raise RuntimeError("bad spec")
     assert gc.isenabled()
+
+
+def test_a_specs_calls_are_walked_once_and_a_changed_spec_is_walked_again():
+    spec = generate(GenerateSpec(services=200), seed=3)
+    calls = Calls.of(spec)
+    assert Calls.of(spec) is calls
+    walked = [(i, d.service, d.calls) for i, s in enumerate(spec.services) for d in s.dependencies()]
+    index = {s.name: i for i, s in enumerate(spec.services)}
+    assert list(zip(calls.caller.tolist(), calls.callee_names, calls.calls.tolist())) == walked
+    assert calls.callee.tolist() == [index[c] for _, c, _ in walked]
+    other = spec.model_copy(update={"services": spec.services[:-1]})
+    assert Calls.of(other) is not calls and len(Calls.of(other).callee) <= len(calls.callee)
+
+
+def test_the_quick_path_of_the_reference_checks_finds_what_the_walk_finds():
+    spec = generate(GenerateSpec(services=60, hosts=6), seed=2)
+    assert reference_errors(spec) == []  # unique names, every call known: the quick path
+    s = spec.services
+    broken = [s[0].model_copy(update={"depends_on": [*s[0].depends_on, "nowhere", s[0].name]}),
+              *s[1:-1], s[-1].model_copy(update={"depends_on": [s[1].name, s[1].name]})]
+    errors = dict(reference_errors(spec.model_copy(update={"services": broken})))
+    n = len(s[0].depends_on)
+    assert errors[f"topology.services[0].depends_on[{n}]"] == "unknown service 'nowhere'"
+    assert errors[f"topology.services[0].depends_on[{n + 1}]"] == "a service cannot depend on itself"
+    assert "listed more than once" in errors[f"topology.services[{len(s) - 1}].depends_on[1]"]
+
+
+def test_the_kept_log_of_the_baseline_success_share_is_numpys_log():
+    twin = Twin(generate(GenerateSpec(services=50), seed=1), LoadSpec(rps=100.0), seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # a version changes err0: the kept log follows it
+        ok0 = 1 - rng.uniform(0, 0.01, 50)
+        ok = ok0 * (rng.random(50) > 0.2)
+        ok[:5] *= 0.5
+        assert np.array_equal(twin._log_ok(ok, ok0), np.log(np.maximum(ok, 1e-12)))
+
+
+def test_log_causes_asked_for_a_few_services_are_those_of_the_whole_estate():
+    twin = Twin(generate(GenerateSpec(services=80), seed=5), LoadSpec(rps=400.0), seed=5)
+    seen = {}
+    original = twin._logs
+
+    def spy(cause, lam):
+        seen["all"] = cause(np.arange(len(lam)))
+        seen["some"] = (np.array([3, 17, 40]), cause(np.array([3, 17, 40])))
+        return original(cause, lam)
+
+    twin._logs = spy
+    twin.run(60.0)
+    at, some = seen["some"]
+    assert np.array_equal(seen["all"][at], some)
