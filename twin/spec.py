@@ -226,19 +226,20 @@ class Calls:
     validation; a different services list or length is a different spec).
     """
 
-    _last: tuple[tuple[int, int, int], Calls] | None = None
+    _last: Calls | None = None
 
     @classmethod
     def of(cls, topology: TopologySpec) -> Calls:
-        key = (id(topology), id(topology.services), len(topology.services))
         last = cls._last
-        if last is None or last[0] != key or last[1].topology is not topology:
-            last = cls._last = (key, cls(topology))
-        return last[1]
+        if last is None or last.topology is not topology or last.services is not topology.services \
+                or last.n != len(topology.services):
+            last = cls._last = cls(topology)
+        return last
 
     def __init__(self, topology: TopologySpec) -> None:
         self.topology = topology
-        services = topology.services
+        services = self.services = topology.services  # the list walked, and its length (see of())
+        self.n = len(services)
         self.index = {s.name: i for i, s in enumerate(services)}  # the last service of a name, as a dict keeps it
         caller: list[int] = []
         callee: list[str] = []
