@@ -202,10 +202,22 @@ def test_a_shard_is_read_through_a_slice():
 
 def test_the_gc_pause_is_restored_even_when_the_build_fails():
     assert gc.isenabled()
+    gc.unfreeze()
     with pytest.raises(RuntimeError), paused_gc():
         assert not gc.isenabled()
         raise RuntimeError("bad spec")
     assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # a failed build is garbage: nothing is frozen
+
+
+def test_a_run_freezes_what_it_built_and_hands_it_back_when_it_finishes():
+    from opstwin.engine.simulation import Simulation
+
+    gc.unfreeze()
+    sim = Simulation(load(LIBRARY / "cascade.yaml"), seed=1, agents=False).start()
+    assert gc.isenabled() and gc.get_freeze_count() > 0  # the estate is out of the collector's sight
+    sim.finish()
+    assert gc.get_freeze_count() == 0  # ... until the run is over: its cycles can be collected again
 
 
 def test_a_specs_calls_are_walked_once_and_a_changed_spec_is_walked_again():

@@ -27,7 +27,7 @@ from opstwin.agents.bus import Clock, InProcTransport, Transport
 from opstwin.agents.team import Team, build_team, worker_profiles
 from opstwin.faults.injector import Injector
 from opstwin.scenarios.schema import Scenario
-from opstwin.twin.bulk import paused_gc
+from opstwin.twin.bulk import paused_gc, release_built
 from opstwin.twin.control import ActionPort, ControlPlane
 from opstwin.twin.eventlog import EventLog
 from opstwin.twin.model import Twin
@@ -221,6 +221,7 @@ class Simulation:
             self.log.emit(self.twin.now, "run_finished" if self.completed else "run_aborted",
                           ticks=self.twin.tick_count)
             self.log.close()
+            release_built()  # the run's objects may become garbage now: back in the collector's sight
         self.summary = self._summarize(time.perf_counter() - self._t0)  # clock-ok
         return self.summary
 
