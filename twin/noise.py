@@ -73,10 +73,12 @@ class Observer:
         if gap is not None and len(gap) and self.previous is not None:
             self.stale_count += len(gap)
             for name in STALE_FIELDS:
-                fresh = getattr(frame, name)
+                fresh, stale = getattr(frame, name), getattr(self.previous, name)
+                if fresh is stale:  # one shared read-only array (no rate limit's 429s): nothing to repeat
+                    continue
                 if name not in changes:
                     fresh = fresh.copy()  # the truth's own array: leave it be
-                fresh[gap] = getattr(self.previous, name)[gap]
+                fresh[gap] = stale[gap]
                 setattr(frame, name, fresh)
         self.previous = frame
         return frame
