@@ -90,6 +90,8 @@ REGRESSION_MIN = 0.03  # ... and at least this much more (a share of the SLO): a
 HOST_CPU_BUSY = 0.5  # a host this busy ...
 HOST_CPU_FACTOR = 1.5  # ... at this many times the CPU its load explains (its hourly average, scaled by load) ...
 HOST_CPU_RISE = 0.25  # ... and this much over it (a share of the host's CPU) shows host_cpu
+FIGURES = np.float32  # per-service features and averages, as the twin's figures (twin.model.FIGURES): half
+# the memory traffic; sums that are added to and taken from (the windowed failures) and warm-up sums stay float64
 HOST_BASELINE = 3600.0  # seconds: time constant of each host's CPU and load averages
 
 
@@ -161,15 +163,15 @@ class Monitor(Agent):
         # intermittent faults are already windowed where they are measured (restarts, failed requests)
         self.window = spec.window or spec.persistence
         self.detector = make_detector(spec.detector, int(self.rng.integers(2**31)))
-        self.slo = np.asarray(slo, dtype=float)[self.idx]
+        self.slo = np.asarray(slo, dtype=FIGURES)[self.idx]
         n = len(self.idx)
         self.sel = _selector(self.idx)  # the shard as a slice where it is one: frame columns read as views
-        self._X = [np.zeros(n) for _ in range(6)]  # this tick's features (see _features), rewritten every tick
+        self._X = [np.zeros(n, dtype=FIGURES) for _ in range(6)]  # this tick's features (see _features), rewritten every tick
         self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
         self._sq = np.zeros((3, n))
         self._count = 0
         self._train: list[np.ndarray] = []
-        self._prev_restarts = np.zeros(n)
+        self._prev_restarts = np.zeros(n, dtype=FIGURES)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
         self._restart_ring = [empty] * RESTART_WINDOW  # per tick, the services whose restarts rose, and by how much
         self._req_ring = np.zeros((ERROR_WINDOW, n))  # requests and failed requests per tick, for windowed errors
@@ -177,14 +179,14 @@ class Monitor(Agent):
         self._requests, self._failed = np.zeros(n), np.zeros(n)  # the rings' sums (see _windowed_failures)
         self._sli_ring = np.ones((SLI_HISTORY, SLI_OBJECTIVES, n), dtype=bool)  # objectives of the last ticks
         self._sli_ticks = np.full(SLI_HISTORY, -1)
-        self._rate_avg = np.zeros(n)  # request rate, averaged over about an hour of normal ticks
+        self._rate_avg = np.zeros(n, dtype=FIGURES)  # request rate, averaged over about an hour of normal ticks
         self._rate_seen = False  # whether _rate_avg holds a rate yet (then alpha is the hour's)
         self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
         self._mem_fast: np.ndarray | None = None  # memory smoothed over MEMORY_FAST and MEMORY_SLOW (the trend)
         self._mem_slow: np.ndarray | None = None
         self._mem_sum = np.zeros(n)  # memory summed over the warm-up (its level)
         self._lat_slow: np.ndarray | None = None  # p99/SLO averaged over LATENCY_BEFORE
-        self._lat_before = np.zeros(n)  # the slow average when each service's version last changed
+        self._lat_before = np.zeros(n, dtype=FIGURES)  # the slow average when each service's version last changed
         self._deployed = np.full(n, -np.inf)  # each service's last version change seen
         self._deployed_seen: np.ndarray | None = None  # the frame array it was read from (see _latency_regression)
         self._recent = np.zeros(0, dtype=np.int64)  # services whose version changed within VERIFY_WINDOW

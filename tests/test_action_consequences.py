@@ -87,7 +87,7 @@ def test_a_rate_limit_on_a_healthy_service_turns_users_away_until_it_is_lifted(c
     ticket = finish(twin, control.request("rate_limit", "web", {"hold": 600}))
     frame = twin.advance()
     # telemetry reports the 429s apart from server errors; users turned away still cost health
-    assert frame.throttled[web] == pytest.approx(c.RATE_LIMIT_FALSE_POSITIVES, abs=1e-9)
+    assert frame.throttled[web] == pytest.approx(c.RATE_LIMIT_FALSE_POSITIVES, rel=1e-5)  # a float32 figure
     assert frame.error[web] < 0.005
     assert twin.health == pytest.approx(1 - c.RATE_LIMIT_FALSE_POSITIVES, abs=0.003)
     frame = until(twin, ticket.finished_at + 590)

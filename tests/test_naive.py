@@ -21,9 +21,10 @@ def test_naive_model_reaches_the_twins_state():
     naive.run(600.0)  # constant load: after as many ticks as the graph is deep, the one-tick lags are gone
     truth = twin.truth
     assert truth.rate.sum() > 0 and (truth.host_cpu > 1).any() and (truth.p99 > twin.slo).any()
-    np.testing.assert_allclose(naive.rate, truth.rate, rtol=1e-9)
-    np.testing.assert_allclose(naive.err, truth.error, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(naive.p50, truth.p50, rtol=1e-9)
-    np.testing.assert_allclose(naive.p99, truth.p99, rtol=1e-9)
-    np.testing.assert_allclose(naive.demand, truth.host_cpu * naive.host_cpu, rtol=1e-9)
+    tol = 2e-5  # the twin's per-service figures are float32 (twin.model.FIGURES), the naive model's Python floats
+    np.testing.assert_allclose(naive.rate, truth.rate, rtol=tol)
+    np.testing.assert_allclose(naive.err, truth.error, rtol=tol, atol=1e-9)
+    np.testing.assert_allclose(naive.p50, truth.p50, rtol=tol)
+    np.testing.assert_allclose(naive.p99, truth.p99, rtol=tol)
+    np.testing.assert_allclose(naive.demand, truth.host_cpu * naive.host_cpu, rtol=tol)
     assert naive.lines > 0

@@ -106,3 +106,20 @@ def test_cpu_contention_on_a_host_slows_its_services():
     cramped = Twin(cramped_spec, load).advance()
     assert cramped.p50[0] > roomy
     assert np.isfinite(cramped.p50[0])
+
+
+def test_figures_are_float32_and_a_five_nines_error_share_keeps_its_digits():
+    """Per-service figures are float32 (half the memory traffic of a tick), but the success chain is
+    float64: a 1e-5 error share through a dependency comes out to 1e-6 of itself, not 1% of it."""
+    chain = TopologySpec.model_validate({
+        "hosts": [{"name": "h", "cpu": 64}],
+        "services": [{"name": "web", "host": "h", "capacity": 1000, "error_rate": 1e-5, "depends_on": ["db"]},
+                     {"name": "db", "host": "h", "capacity": 1000, "error_rate": 2e-5}],
+    })
+    twin = Twin(chain, LoadSpec(rps=10, noise=0, diurnal=DiurnalSpec(amplitude=0)))
+    frame = twin.advance()
+    assert frame.rate.dtype == frame.p99.dtype == frame.error.dtype == np.float32
+    assert frame.disk_used.dtype == frame.host_cpu.dtype == np.float64  # bytes and hosts stay float64
+    web, db = twin.topo.index("web"), twin.topo.index("db")
+    assert frame.error[db] == pytest.approx(2e-5, rel=1e-6)
+    assert frame.error[web] == pytest.approx(1 - (1 - 1e-5) * (1 - 2e-5), rel=1e-6)

@@ -50,7 +50,7 @@ class Observer:
         self.exact = spec.noise == 0 and spec.scrape_gap == 0
         self.sigma = spec.latency_jitter * self.level  # p50's log-normal jitter per service; p99's is twice it
         self.sigma99 = 2 * self.sigma
-        self.jitter = Jitter(generator(seed, "telemetry", "jitter"), np.stack([self.sigma, self.sigma99]))
+        self.jitter = Jitter(generator(seed, "telemetry", "jitter"), np.stack([self.sigma, self.sigma99]).astype(np.float32))
         self.previous: Frame | None = None
         self.stale_count = 0  # services that reported a stale sample, over the run (for tests and reports)
 
@@ -123,6 +123,6 @@ class Jitter:
         return factors
 
     def _draw(self) -> np.ndarray:
-        z = self.rng.standard_normal(self.sigma.shape)
+        z = self.rng.standard_normal(self.sigma.shape, dtype=self.sigma.dtype)  # float32: as the twin's figures
         z *= self.sigma
         return np.exp(z, out=z)
