@@ -166,7 +166,8 @@ class Monitor(Agent):
         self.slo = np.asarray(slo, dtype=FIGURES)[self.idx]
         n = len(self.idx)
         self.sel = _selector(self.idx)  # the shard as a slice where it is one: frame columns read as views
-        self._X = [np.zeros(n, dtype=FIGURES) for _ in range(6)]  # this tick's features (see _features), rewritten every tick
+        # this tick's features (see _features), rewritten every tick
+        self._X = [np.zeros(n, dtype=FIGURES) for _ in range(6)]
         self._sum = np.zeros((3, n))  # err, p99/slo, error-log lines
         self._sq = np.zeros((3, n))
         self._count = 0

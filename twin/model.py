@@ -195,8 +195,8 @@ class Twin:
             ("partition", "add", 0.0, None), ("svc_rate_cap", "min", math.inf, n), ("svc_reject", "add", 0.0, n),
         ):
             # partition: sparse, keys host * h + peer; per-service fields are figures, host and disk ones float64
-            arr = None if size is None else np.zeros(size, dtype=FIGURES if name.startswith("svc_") and name not in ERRORS
-                                                      else np.float64)
+            dtype = FIGURES if name.startswith("svc_") and name not in ERRORS else np.float64
+            arr = None if size is None else np.zeros(size, dtype=dtype)
             if arr is not None:
                 setattr(self, name, arr)
             reg(name, arr, op, ident)

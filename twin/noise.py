@@ -50,7 +50,8 @@ class Observer:
         self.exact = spec.noise == 0 and spec.scrape_gap == 0
         self.sigma = spec.latency_jitter * self.level  # p50's log-normal jitter per service; p99's is twice it
         self.sigma99 = 2 * self.sigma
-        self.jitter = Jitter(generator(seed, "telemetry", "jitter"), np.stack([self.sigma, self.sigma99]).astype(np.float32))
+        sigmas = np.stack([self.sigma, self.sigma99]).astype(np.float32)  # the jitter is drawn as the twin's figures
+        self.jitter = Jitter(generator(seed, "telemetry", "jitter"), sigmas)
         self.previous: Frame | None = None
         self.stale_count = 0  # services that reported a stale sample, over the run (for tests and reports)
 
