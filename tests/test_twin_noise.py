@@ -147,3 +147,14 @@ def test_latency_jitter_drawn_ahead_in_a_thread_is_the_same_as_inline(small_topo
         assert a.logs is not None and np.array_equal(a.logs.volume(4), b.logs.volume(4))
     assert len({float(f.p50[0]) for f in threaded}) > 30  # it does jitter ...
     assert sum(f.logs.volume(4).sum() for f in threaded) > 0  # ... and write lines
+
+
+def test_a_stale_sample_passes_a_shared_read_only_field_on_as_it_is(small_topology):
+    """The zero `throttled` the twin shares read-only between ticks without a rate limit is passed on as
+    it is when samples go stale (patching it with itself was a copy of it every tick)."""
+    twin = Twin(small_topology, LoadSpec(rps=50, noise=0.05), seed=1,
+                telemetry=TelemetrySpec(noise=1.0, scrape_gap=0.5))
+    frames, truths, _ = _run(twin, 20)
+    assert twin.observer.stale_count > 0
+    for f, t in zip(frames[1:], truths[1:]):
+        assert f.throttled is t.throttled and not f.throttled.flags.writeable and not f.throttled.any()
