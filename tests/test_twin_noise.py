@@ -130,6 +130,61 @@ def test_poisson_split_has_the_law_of_a_draw_per_element():
     assert poisson_split(rng, np.zeros(5))[0].size == 0 and poisson_split(rng, np.zeros(0))[0].size == 0
 
 
+def _split_by_one_cumsum(rng: np.random.Generator, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The thinned split placed by one cumulative sum over all elements (poisson_split before blocks)."""
+    cum = np.cumsum(lam, dtype=np.float64)
+    mass = float(cum[-1]) if len(cum) else 0.0
+    events = int(rng.poisson(mass)) if mass > 0 else 0
+    at = np.searchsorted(cum, rng.random(events) * mass, side="right")
+    at[at >= len(cum)] = np.searchsorted(cum, mass, side="left")
+    return np.unique(at, return_counts=True)
+
+
+def test_poisson_split_in_blocks_places_events_as_one_cumulative_sum():
+    """A few events among many elements are placed block by block (the 100,000-service case); many by one
+    cumulative sum. Both must put each event where one cumulative sum over all elements puts it: sparse
+    and dense rates, float32 and float64, zeros at block edges, a short last block."""
+    from opstwin.twin.rng import BLOCK, poisson_split
+
+    r = np.random.default_rng(7)
+    blocks_used = 0
+    for trial in range(300):
+        n = int(r.integers(1, 40 * BLOCK)) + (BLOCK + 1 if trial % 3 == 0 else 0)
+        lam = r.random(n) * (r.random(n) < max(r.random(), 0.05))
+        mass = r.uniform(0.5, max(1.0, n / (4 * BLOCK))) if trial % 4 else r.uniform(1.0, 5.0 * n / BLOCK)
+        lam *= mass / max(lam.sum(), 1e-300)  # few events (blocks) in three trials of four, many in the fourth
+        lam[::BLOCK] = 0.0 if trial % 2 else lam[::BLOCK]  # empty first elements of blocks
+        lam = lam.astype(np.float32 if trial % 5 == 0 else np.float64)
+        events = np.random.default_rng(trial).poisson(lam.sum(dtype=np.float64))
+        blocks_used += 0 < 4 * events * BLOCK <= n
+        at, counts = poisson_split(np.random.default_rng(trial), lam)
+        ref_at, ref_counts = _split_by_one_cumsum(np.random.default_rng(trial), lam)
+        assert np.array_equal(at, ref_at) and np.array_equal(counts, ref_counts)
+        assert np.all(lam[at] > 0) and at.dtype == ref_at.dtype and counts.dtype == ref_counts.dtype
+    assert blocks_used > 100  # the block path was taken, not only the whole cumulative sum
+
+
+def test_poisson_split_in_blocks_has_the_law_of_a_draw_per_element():
+    """The block path keeps the law: a group's mean count is its total rate."""
+    from opstwin.twin.rng import BLOCK, generator, poisson_split
+
+    lam = np.zeros(64 * BLOCK + 5)
+    groups = [slice(0, 3), slice(BLOCK - 1, BLOCK + 1), slice(5 * BLOCK, 6 * BLOCK), slice(64 * BLOCK, None)]
+    for g, rate in zip(groups, (0.3, 1.0, 1.5, 0.2)):
+        lam[g] = rate / len(lam[g])
+    rng = generator(3, "blocks")
+    totals = np.zeros((3000, len(groups)))
+    for k in range(len(totals)):
+        at, c = poisson_split(rng, lam)
+        assert np.all(lam[at] > 0)
+        hit = np.zeros(len(lam))
+        hit[at] = c
+        totals[k] = [hit[g].sum() for g in groups]
+    want = np.array([0.3, 1.0, 1.5, 0.2])
+    assert np.all(np.abs(totals.mean(axis=0) - want) <= 5 * np.sqrt(want / len(totals)))
+    assert np.allclose(totals.var(axis=0), want, rtol=0.15)
+
+
 def test_latency_jitter_drawn_ahead_in_a_thread_is_the_same_as_inline(small_topology, monkeypatch):
     """From THREADED_FROM services the next tick's jitter is drawn in a worker thread; the frames must
     not depend on whether it is (the same stream, drawn in the same order)."""

@@ -18,20 +18,53 @@ def generator(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, *key]))
 
 
+BLOCK = 128  # elements per block of poisson_split's two-level cumulative sum
+
+
 def poisson_split(rng: np.random.Generator, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Independent ``Poisson(lam[i])`` counts, as (the indices with a count above 0, their counts).
 
     Drawn as one Poisson total of ``lam.sum()`` whose events each land on ``i`` with probability
     ``lam[i] / lam.sum()``: a thinned Poisson process, so the counts have exactly the law of a draw
-    per element, for one cumulative sum and a draw per event. Most of 100,000 services expect far
-    under one log line or failed request a tick, where a draw per service cost ten times more.
+    per element, for one pass and a draw per event. Most of 100,000 services expect far under one
+    log line or failed request a tick, where a draw per service cost ten times more.
+
+    A few events are placed in two steps: a block of BLOCK elements by the blocks' cumulative masses,
+    then an element by the cumulative sum of that block alone. A cumulative sum over all elements is a
+    sequential loop (0.45 ms at 100,000 services, twice a tick); the blocks' sums vectorize. Many events
+    (an outage's failures) are placed by that whole cumulative sum, which then costs less than a block each.
     """
-    cum = np.cumsum(lam, dtype=np.float64)  # float64 whatever `lam` is: 100,000 float32 partial sums drift
-    mass = float(cum[-1]) if len(cum) else 0.0
+    n = len(lam)
+    empty = np.zeros(0, dtype=np.int64)
+    starts = np.arange(0, n, BLOCK)
+    block = np.add.reduceat(lam, starts, dtype=np.float64) if n else np.zeros(0)  # float64: float32 sums drift
+    cum = np.cumsum(block)
+    mass = float(cum[-1]) if n else 0.0
     events = int(rng.poisson(mass)) if mass > 0 else 0
     if events == 0:
-        empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    at = np.searchsorted(cum, rng.random(events) * mass, side="right")
-    at[at >= len(cum)] = np.searchsorted(cum, mass, side="left")  # u * mass rounded up to the total
-    return np.unique(at, return_counts=True)
+    x = rng.random(events) * mass
+    if 4 * events * BLOCK > n:
+        whole = lam.astype(np.float64)  # cast first: a cumsum that casts as it goes is slow
+        np.cumsum(whole, out=whole)
+        at = np.searchsorted(whole, x, side="right")
+        at[at >= n] = np.searchsorted(whole, whole[-1], side="left")  # x rounded up to the total
+        return _counted(at)
+    b = np.searchsorted(cum, x, side="right")
+    b[b >= len(cum)] = np.searchsorted(cum, mass, side="left")  # x rounded up to the total
+    offset = x - np.concatenate(([0.0], cum[:-1]))[b]  # >= 0: cum[b - 1] <= x
+    cols = starts[b, None] + np.arange(BLOCK)
+    within = lam[np.minimum(cols, n - 1)].astype(np.float64)
+    within[cols >= n] = 0.0  # past the end of a short last block
+    np.cumsum(within, axis=1, out=within)
+    pos = (within <= offset[:, None]).sum(axis=1)
+    # an offset at or past its block's own total (rounding) goes to the block's last element with a mass
+    last = (within < within[:, -1:]).sum(axis=1)
+    return _counted(starts[b] + np.minimum(pos, last))
+
+
+def _counted(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(at, return_counts=True)`` for a few values, without its fixed cost (60 us)."""
+    at.sort()
+    first = np.flatnonzero(np.concatenate(([True], at[1:] != at[:-1])))
+    return at[first], np.diff(np.append(first, len(at)))
