@@ -178,8 +178,9 @@ class Monitor(Agent):
         self._req_ring = np.zeros((ERROR_WINDOW, n))  # requests and failed requests per tick, for windowed errors
         self._fail_ring = np.zeros((ERROR_WINDOW, n))
         self._requests, self._failed = np.zeros(n), np.zeros(n)  # the rings' sums (see _windowed_failures)
-        self._sli_ring = np.ones((SLI_HISTORY, SLI_OBJECTIVES, n), dtype=bool)  # objectives of the last ticks
-        self._sli_ticks = np.full(SLI_HISTORY, -1)
+        # per recent tick: (tick, the frame's error, p99 and up arrays, the error limit) to work its objectives
+        # out from when the guard asks (rarely): working them out every tick was three passes over the shard
+        self._sli_seen: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = [None] * SLI_HISTORY
         self._rate_avg = np.zeros(n, dtype=FIGURES)  # request rate, averaged over about an hour of normal ticks
         self._rate_seen = False  # whether _rate_avg holds a rate yet (then alpha is the hour's)
         self._lat_ewma: np.ndarray | None = None  # p99/SLO smoothed over about a minute (the latency rule's input)
@@ -249,9 +250,7 @@ class Monitor(Agent):
         X = self._features(f)
         self._latest = X
         self._track_memory(X)
-        slot = f.tick % SLI_HISTORY
-        self.objectives(out=self._sli_ring[slot])
-        self._sli_ticks[slot] = f.tick
+        self._sli_seen[f.tick % SLI_HISTORY] = (f.tick, f.error, f.p99, f.up, self._sli_limit())
         if f.tick <= self.warmup_ticks:
             self._learn(f, X)
             return False
@@ -621,10 +620,27 @@ class Monitor(Agent):
             ok[...] = True
             return ok
         err, lat, down = self._latest[0], self._latest[1], self._latest[5]
-        limit = (self._lim_sli_err if self.fitted
-                 else np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * self._sum[0] / max(self._count, 1)))
         np.equal(down, 0, out=ok[0])
-        np.less(err, limit, out=ok[1])
+        np.less(err, self._sli_limit(), out=ok[1])
+        np.less_equal(lat, 1.0, out=ok[2])
+        return ok
+
+    def _sli_limit(self) -> np.ndarray:
+        """The error share under which a service meets its error objective, per service of the shard."""
+        return (self._lim_sli_err if self.fitted
+                else np.maximum(SLI_ERROR_FLOOR, SLI_ERROR_FACTOR * self._sum[0] / max(self._count, 1)))
+
+    def _objectives_at(self, at_tick: int) -> np.ndarray:
+        """objectives() as they stood at `at_tick`, one of the last SLI_HISTORY ticks (an older one: all met),
+        worked out as objectives() did then, from that tick's frame arrays."""
+        seen = self._sli_seen[at_tick % SLI_HISTORY]
+        ok = np.ones((SLI_OBJECTIVES, len(self.idx)), dtype=bool)
+        if seen is None or seen[0] != at_tick:
+            return ok
+        _, error, p99, up, limit = seen
+        lat = np.divide(p99[self.sel], self.slo, out=np.empty(len(self.idx), dtype=self._X[1].dtype))  # as X[1]
+        np.not_equal(up[self.sel], 0, out=ok[0])  # as X[5] == 0
+        np.less(error[self.sel], limit, out=ok[1])
         np.less_equal(lat, 1.0, out=ok[2])
         return ok
 
@@ -641,8 +657,7 @@ class Monitor(Agent):
         if at_tick is None:
             ok = self.objectives()
         else:
-            kept = np.flatnonzero(self._sli_ticks == at_tick)
-            ok = self._sli_ring[kept[0]] if len(kept) else self._sli_ring[0] | True
+            ok = self._objectives_at(at_tick)
         mine = self._local(services)
         return int(ok[:, mine].sum()), SLI_OBJECTIVES * int(len(mine))
 

@@ -64,6 +64,32 @@ def test_a_monitor_answers_an_sli_query_with_the_objectives_its_shard_meets(make
     assert answer.parsed() == Sli(task="t1", good=0, total=3)
 
 
+def test_the_objectives_of_a_recent_tick_are_those_worked_out_at_that_tick(make_twin):
+    """The guard asks how things stood a few ticks ago; a monitor keeps that tick's frame arrays and works the
+    objectives out only when asked. They must be what objectives() gave at that tick: through the warm-up
+    (a limit from the running baseline), the fit, a service going down and coming back, both shard layouts."""
+    from opstwin.agents.monitor import SLI_HISTORY
+
+    twin = make_twin()
+    mons = [_monitor(twin, k, 2) for k in range(2)] + [_monitor(twin)]  # index-array shards and a slice
+    db = twin.topo.index("db")
+    then: list[list[np.ndarray]] = [[] for _ in mons]
+    for tick in range(1, 21):
+        if tick == 12:
+            twin.effects.set("test", "svc_down", db, 1.0)
+        if tick == 15:
+            twin.effects.set("test", "svc_down", db, 0.0)
+        frame = twin.advance()
+        for m, kept in zip(mons, then):
+            m.observe(frame)
+            kept.append(m.objectives().copy())
+            for back in range(SLI_HISTORY):
+                if frame.tick - back >= 1:
+                    assert np.array_equal(m._objectives_at(frame.tick - back), kept[frame.tick - back - 1])
+            assert m._objectives_at(frame.tick - SLI_HISTORY).all()  # too old: counted as met
+    assert not then[2][12].all() and then[2][19].all() and mons[2].fitted  # the fault showed, and cleared
+
+
 def _two_branches(faults: list[dict]):
     """The team-test cloud plus an independent branch (batch -> queue) that users also call."""
     data = copy.deepcopy(CLOUD)
