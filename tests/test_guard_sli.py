@@ -90,6 +90,31 @@ def test_the_objectives_of_a_recent_tick_are_those_worked_out_at_that_tick(make_
     assert not then[2][12].all() and then[2][19].all() and mons[2].fitted  # the fault showed, and cleared
 
 
+def test_the_latency_rule_smooths_p99_as_its_definition_says():
+    """The smoothed p99/SLO follows a sample back within SLO and under the average at once and smooths the
+    rest (an EWMA): worked out without np.where, it must be the definition's value bit for bit, through
+    telemetry noise and faults pushing p99 over SLO."""
+    from opstwin.agents.monitor import LATENCY_SMOOTHING
+    from opstwin.bench.twin import agents_scenario
+    from opstwin.engine.simulation import Simulation
+
+    sim = Simulation(agents_scenario(100, 2, 10.0, 1, 6.0), seed=1, agents=True).start()
+    (m,) = sim.team.monitors
+    want, falling = None, 0
+    while not sim.done:
+        sim.step()
+        if m._lat_ewma is None:
+            continue
+        raw = m._X[1]
+        if want is None:
+            want = raw.copy()
+        falling += int(((raw > 1.0) & (raw < want)).sum())  # over SLO and falling: smoothed, not followed
+        smooth = want + LATENCY_SMOOTHING * (raw - want)
+        want = np.where((raw <= 1.0) & (raw < want), raw, smooth)
+        assert np.array_equal(m._lat_ewma, want)
+    assert falling > 0
+
+
 def _two_branches(faults: list[dict]):
     """The team-test cloud plus an independent branch (batch -> queue) that users also call."""
     data = copy.deepcopy(CLOUD)
