@@ -144,19 +144,19 @@ def test_poisson_split_in_blocks_places_events_as_one_cumulative_sum():
     """A few events among many elements are placed block by block (the 100,000-service case); many by one
     cumulative sum. Both must put each event where one cumulative sum over all elements puts it: sparse
     and dense rates, float32 and float64, zeros at block edges, a short last block."""
-    from opstwin.twin.rng import BLOCK, poisson_split
+    from opstwin.twin.rng import BLOCK, BLOCKS_FROM, poisson_split
 
     r = np.random.default_rng(7)
     blocks_used = 0
     for trial in range(300):
-        n = int(r.integers(1, 40 * BLOCK)) + (BLOCK + 1 if trial % 3 == 0 else 0)
+        n = int(r.integers(1, 40 * BLOCK)) + (BLOCK + 1 if trial % 3 == 0 else 0) + (BLOCKS_FROM if trial % 6 else 0)
         lam = r.random(n) * (r.random(n) < max(r.random(), 0.05))
         mass = r.uniform(0.5, max(1.0, n / (4 * BLOCK))) if trial % 4 else r.uniform(1.0, 5.0 * n / BLOCK)
         lam *= mass / max(lam.sum(), 1e-300)  # few events (blocks) in three trials of four, many in the fourth
         lam[::BLOCK] = 0.0 if trial % 2 else lam[::BLOCK]  # empty first elements of blocks
         lam = lam.astype(np.float32 if trial % 5 == 0 else np.float64)
         events = np.random.default_rng(trial).poisson(lam.sum(dtype=np.float64))
-        blocks_used += 0 < 4 * events * BLOCK <= n
+        blocks_used += n >= BLOCKS_FROM and 0 < 4 * events * BLOCK <= n
         at, counts = poisson_split(np.random.default_rng(trial), lam)
         ref_at, ref_counts = _split_by_one_cumsum(np.random.default_rng(trial), lam)
         assert np.array_equal(at, ref_at) and np.array_equal(counts, ref_counts)
@@ -166,10 +166,11 @@ def test_poisson_split_in_blocks_places_events_as_one_cumulative_sum():
 
 def test_poisson_split_in_blocks_has_the_law_of_a_draw_per_element():
     """The block path keeps the law: a group's mean count is its total rate."""
-    from opstwin.twin.rng import BLOCK, generator, poisson_split
+    from opstwin.twin.rng import BLOCK, BLOCKS_FROM, generator, poisson_split
 
-    lam = np.zeros(64 * BLOCK + 5)
-    groups = [slice(0, 3), slice(BLOCK - 1, BLOCK + 1), slice(5 * BLOCK, 6 * BLOCK), slice(64 * BLOCK, None)]
+    end = -(-BLOCKS_FROM // BLOCK) * BLOCK  # a short last block of 5 past it
+    lam = np.zeros(end + 5)
+    groups = [slice(0, 3), slice(BLOCK - 1, BLOCK + 1), slice(5 * BLOCK, 6 * BLOCK), slice(end, None)]
     for g, rate in zip(groups, (0.3, 1.0, 1.5, 0.2)):
         lam[g] = rate / len(lam[g])
     rng = generator(3, "blocks")

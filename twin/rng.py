@@ -19,6 +19,7 @@ def generator(seed: int, *names: str) -> np.random.Generator:
 
 
 BLOCK = 128  # elements per block of poisson_split's two-level cumulative sum
+BLOCKS_FROM = 20_000  # elements: below this one cumulative sum costs less than the blocks' fixed overhead
 
 
 def poisson_split(rng: np.random.Generator, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,21 +36,19 @@ def poisson_split(rng: np.random.Generator, lam: np.ndarray) -> tuple[np.ndarray
     (an outage's failures) are placed by that whole cumulative sum, which then costs less than a block each.
     """
     n = len(lam)
-    empty = np.zeros(0, dtype=np.int64)
+    if n < BLOCKS_FROM:  # one cumulative sum: the law's own placement, and cheap at this size
+        whole = _cumsum(lam)
+        x = _events(rng, float(whole[-1]) if n else 0.0)
+        return _placed(whole, x) if len(x) else (x.astype(np.int64), x.astype(np.int64))
     starts = np.arange(0, n, BLOCK)
-    block = np.add.reduceat(lam, starts, dtype=np.float64) if n else np.zeros(0)  # float64: float32 sums drift
+    block = np.add.reduceat(lam, starts, dtype=np.float64)  # float64 whatever `lam` is: float32 sums drift
     cum = np.cumsum(block)
-    mass = float(cum[-1]) if n else 0.0
-    events = int(rng.poisson(mass)) if mass > 0 else 0
-    if events == 0:
-        return empty, empty
-    x = rng.random(events) * mass
-    if 4 * events * BLOCK > n:
-        whole = lam.astype(np.float64)  # cast first: a cumsum that casts as it goes is slow
-        np.cumsum(whole, out=whole)
-        at = np.searchsorted(whole, x, side="right")
-        at[at >= n] = np.searchsorted(whole, whole[-1], side="left")  # x rounded up to the total
-        return _counted(at)
+    mass = float(cum[-1])
+    x = _events(rng, mass)
+    if len(x) == 0:
+        return x.astype(np.int64), x.astype(np.int64)
+    if 4 * len(x) * BLOCK > n:  # many events: one cumulative sum costs less than a block each
+        return _placed(_cumsum(lam), x)
     b = np.searchsorted(cum, x, side="right")
     b[b >= len(cum)] = np.searchsorted(cum, mass, side="left")  # x rounded up to the total
     offset = x - np.concatenate(([0.0], cum[:-1]))[b]  # >= 0: cum[b - 1] <= x
@@ -61,6 +60,26 @@ def poisson_split(rng: np.random.Generator, lam: np.ndarray) -> tuple[np.ndarray
     # an offset at or past its block's own total (rounding) goes to the block's last element with a mass
     last = (within < within[:, -1:]).sum(axis=1)
     return _counted(starts[b] + np.minimum(pos, last))
+
+
+def _cumsum(lam: np.ndarray) -> np.ndarray:
+    """The float64 cumulative sum of `lam` (float32 partial sums of 100,000 values drift), summed in place."""
+    whole = lam.astype(np.float64)
+    np.cumsum(whole, out=whole)
+    return whole
+
+
+def _events(rng: np.random.Generator, mass: float) -> np.ndarray:
+    """A Poisson(mass) number of events, each a uniform point of [0, mass)."""
+    events = int(rng.poisson(mass)) if mass > 0 else 0
+    return rng.random(events) * mass
+
+
+def _placed(whole: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Events at points `x` placed by the cumulative sum `whole`: (indices hit, their counts)."""
+    at = np.searchsorted(whole, x, side="right")
+    at[at >= len(whole)] = np.searchsorted(whole, whole[-1], side="left")  # a point rounded up to the total
+    return _counted(at)
 
 
 def _counted(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
