@@ -250,11 +250,11 @@ def test_the_kept_log_of_the_baseline_success_share_is_numpys_log():
     rng = np.random.default_rng(0)
     for _ in range(3):  # a version (or a test writing err0 in place) changes err0: the kept ok0 and log follow it
         twin.err0[:] = rng.uniform(0, 0.01, 50)
-        ok0 = twin._baseline_ok()
+        ok0, log_ok0 = twin._baseline_ok()
         assert np.array_equal(ok0, 1 - twin.err0)
         ok = ok0 * (rng.random(50) > 0.2)
         ok[:5] *= 0.5
-        assert np.array_equal(twin._log_ok(ok, ok0), np.log(np.maximum(ok, 1e-12)))
+        assert np.array_equal(twin._log_ok(ok, ok0, log_ok0), np.log(np.maximum(ok, 1e-12)))
 
 
 def test_log_causes_asked_for_a_few_services_are_those_of_the_whole_estate():

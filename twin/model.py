@@ -310,7 +310,7 @@ class Twin:
             net = self.host_net_lat[self.svc_host] + self.svc_lat_add
             own50 += net
             own99 += 2 * net
-        ok0 = self._baseline_ok()
+        ok0, log_ok0 = self._baseline_ok()
         ok = ok0 * up
         if on("svc_err_add"):
             ok *= 1 - self.svc_err_add
@@ -338,7 +338,7 @@ class Twin:
             ok[self.partitioned(k for k, v in self.effects.bent("partition").items() if v > 0)] = 0.0
         own_err = 1 - ok
         # 5. errors and latency flow back from dependencies
-        log_ok = self._log_ok(ok, ok0)
+        log_ok = self._log_ok(ok, ok0, log_ok0)
         p50, p99 = self._pad50, self._pad99
         p50[:n], p99[:n] = own50, own99
         for (a, b), back, buckets, whole in self._backward:
@@ -399,19 +399,19 @@ class Twin:
             change_until=self._snapshot("change_until"), svc_host=self._snapshot("svc_host"),
         ), h
 
-    def _baseline_ok(self) -> np.ndarray:
+    def _baseline_ok(self) -> tuple[np.ndarray, np.ndarray]:
         """ok0 = 1 - err0, the success share of each service's version, and its log (for _log_ok): worked
         out again only when err0 changed (with a version, or written by a test), not every tick."""
         if self._log0 is None or not np.array_equal(self._log0[0], self.err0):
             ok0 = 1 - self.err0
             self._log0 = (self.err0.copy(), ok0, np.log(np.maximum(ok0, 1e-12)))
-        return self._log0[1]
+        return self._log0[1], self._log0[2]
 
-    def _log_ok(self, ok: np.ndarray, ok0: np.ndarray) -> np.ndarray:
+    def _log_ok(self, ok: np.ndarray, ok0: np.ndarray, log_ok0: np.ndarray) -> np.ndarray:
         """log(ok) per service, reusing log(ok0) where ok is still its baseline ok0 = 1 - err0: nearly
         every service on nearly every tick. np.log of float64 has no SIMD loop on many CPUs (about 9 ns a
         value here, 0.9 ms a tick at 100,000 services); ok0 changes only with a version."""
-        log_ok = self._log0[2].copy()  # ok0's log: _baseline_ok worked it out with ok0 this tick
+        log_ok = log_ok0.copy()
         moved = np.flatnonzero(ok != ok0)
         log_ok[moved] = np.log(np.maximum(ok[moved], 1e-12))
         return log_ok
